@@ -1,0 +1,40 @@
+"""Shared fixtures: the public data vendored in tests/data (see each folder's SOURCE.md)."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """tests/data: small public data sets with their SOURCE.md and licence."""
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def maa_dir() -> Path:
+    """Real Tc-99m MAA SPECT (NRRD) and its 3D Slicer segmentation (.seg.nrrd)."""
+    return DATA_DIR / "sirt-maa-sample"
+
+
+@pytest.fixture(scope="session")
+def totalseg_dir() -> Path:
+    """A small real CT (3 mm) and its TotalSegmentator 'total' label map."""
+    return DATA_DIR / "totalsegmentator-example"
+
+
+@pytest.fixture(scope="session")
+def dro_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 17 OncoRay/IBSI SUV digital reference objects, extracted once per session.
+
+    Returns the folder holding DRO_list.csv and DRO_x_y/{PT,RS,mask}.
+    """
+    out = tmp_path_factory.mktemp("oncoray-suv-dro")
+    with tarfile.open(DATA_DIR / "oncoray-suv-dro" / "oncoray-suv-dro.tar.xz") as tar:
+        tar.extractall(out, filter="data")
+    return out / "DRO"
