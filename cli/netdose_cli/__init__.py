@@ -1,0 +1,1 @@
+"""The netdose command line (typer). Thin: parse, call the library, render."""
