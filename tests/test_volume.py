@@ -91,6 +91,17 @@ def test_bad_volume_files(tmp_path, make, match):
         read_volume(make(tmp_path))
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd"])
+def test_nan_voxels_are_refused_on_reading(tmp_path, suffix):
+    # ITK reads NaN in NIfTI as 0; netdose checks the stored values itself.
+    arr = np.ones((3, 4, 5), dtype=np.float32)
+    arr[2, 1, 0] = np.nan
+    path = tmp_path / f"x{suffix}"
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(path))
+    with pytest.raises(InputError, match=r"x\.n.*NaN"):
+        read_volume(path)
+
+
 def test_unknown_output_format(tmp_path):
     with pytest.raises(InputError, match="unknown output format"):
         write_volume(Image(np.zeros((2, 2, 2)), (1, 1, 1)), tmp_path / "x.png")

@@ -5,7 +5,9 @@ DICOM is read by :mod:`netdose.io.dicom`; :func:`netdose.io.read_image` chooses 
 
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,44 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+_NIFTI_FLOAT_DTYPES = {16: "f4", 64: "f8"}
+
+
+def _nifti_nonfinite_count(path: Path) -> int:
+    """Count NaN/inf voxels in a float NIfTI-1/-2 file by reading its raw data.
+
+    ITK's NIfTI reader replaces NaN voxels by 0 without warning, which would let a broken
+    reconstruction through as a plausible image; this check reads the stored values directly.
+    Returns 0 for integer data or a file it does not recognise.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(540)
+    for endian in ("<", ">"):
+        (size,) = struct.unpack(endian + "i", head[:4])
+        if size == 348:  # NIfTI-1
+            datatype = struct.unpack(endian + "h", head[70:72])[0]
+            dims = struct.unpack(endian + "8h", head[40:56])
+            offset = int(struct.unpack(endian + "f", head[108:112])[0])
+            break
+        if size == 540:  # NIfTI-2
+            datatype = struct.unpack(endian + "h", head[12:14])[0]
+            dims = struct.unpack(endian + "8q", head[16:80])
+            offset = int(struct.unpack(endian + "q", head[168:176])[0])
+            break
+    else:
+        return 0
+    if datatype not in _NIFTI_FLOAT_DTYPES:
+        return 0
+    n_voxels = int(np.prod([max(int(d), 1) for d in dims[1 : 1 + max(int(dims[0]), 1)]]))
+    dtype = np.dtype(endian + _NIFTI_FLOAT_DTYPES[datatype])
+    with opener(path, "rb") as fh:
+        fh.seek(offset)  # gzip streams support forward seeks
+        data = fh.read(n_voxels * dtype.itemsize)
+    values = np.frombuffer(data, dtype=dtype)
+    return int(np.count_nonzero(~np.isfinite(values)))
+
+
 def read_volume(path: str | os.PathLike[str]) -> Image:
     """Read a 3-D scalar volume (NIfTI, NRRD, MHA/MHD, or anything SimpleITK reads).
 
@@ -45,7 +85,8 @@ def read_volume(path: str | os.PathLike[str]) -> Image:
     Raises
     ------
     InputError
-        Missing file, unreadable file, a 2-D image, or a multi-component image.
+        Missing file, unreadable file, a 2-D image, a multi-component image, or NaN/infinite
+        voxels (also in NIfTI files, whose NaNs ITK would silently read as 0).
     """
     p = Path(path)
     if not p.exists():
@@ -76,11 +117,20 @@ def read_volume(path: str | os.PathLike[str]) -> Image:
             f"{p}: holds {img.GetNumberOfComponentsPerPixel()} values per voxel (a multi-layer "
             "segmentation or a colour image?). Load segmentations with netdose.io.masks.load_masks."
         )
+    if _suffix(p) in (".nii", ".nii.gz"):
+        n_bad = _nifti_nonfinite_count(p)
+        if n_bad:
+            raise InputError(
+                f"{p}: {n_bad} voxel(s) are NaN or infinite. Fix the reconstruction or export, "
+                "or set those voxels to 0 explicitly before passing the image to netdose."
+            )
     meta = {"source_path": str(p), "format": _suffix(p).lstrip(".") or "unknown"}
     try:
-        return Image.from_sitk(img, meta=meta)
+        image = Image.from_sitk(img, meta=meta)
     except InputError as exc:
         raise InputError(f"{p}: {exc}") from exc
+    image.require_finite(str(p))
+    return image
 
 
 def write_volume(image: Image, path: str | os.PathLike[str]) -> Path:
