@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from dicom_factory import write_ct_series, write_nm
+from dicom_factory import drop_tags, nm_dataset, save, write_series
 
 from netdose_cli.main import main
 
@@ -43,31 +43,37 @@ def not_dicom(t: Path) -> list[str]:
     return ["convert", str(p)]
 
 
+def _positions(*zs: float) -> list[tuple[float, float, float]]:
+    return [(-10.0, -20.0, z) for z in zs]
+
+
 def truncated_dicom(t: Path) -> list[str]:
-    paths = write_ct_series(t / "ct", 3, rows=32, cols=32)
+    paths = write_series(t / "ct", _positions(0.0, 4.0, 8.0), shape=(32, 32))
     data = paths[1].read_bytes()
     paths[1].write_bytes(data[: len(data) // 2])
     return ["convert", str(t / "ct")]
 
 
 def two_series(t: Path) -> list[str]:
-    write_ct_series(t / "mixed", 3)
-    write_ct_series(t / "mixed" / "second", 3, modality="PT")
+    write_series(t / "mixed", _positions(0.0, 4.0, 8.0), modality="CT",
+                 series_uid="1.2.826.0.1.3680043.8.498.11")
+    write_series(t / "mixed" / "second", _positions(0.0, 4.0, 8.0), modality="PT",
+                 series_uid="1.2.826.0.1.3680043.8.498.12")
     return ["convert", str(t / "mixed")]
 
 
 def nm_projections(t: Path) -> list[str]:
-    write_nm(t / "nm" / "proj.dcm", image_type=("ORIGINAL", "PRIMARY", "TOMO", "EMISSION"))
+    save(nm_dataset(image_type=("ORIGINAL", "PRIMARY", "TOMO", "EMISSION")), t / "nm" / "proj.dcm")
     return ["convert", str(t / "nm")]
 
 
 def missing_pixel_spacing(t: Path) -> list[str]:
-    write_ct_series(t / "ct", 3, drop=["PixelSpacing"])
+    drop_tags(write_series(t / "ct", _positions(0.0, 4.0, 8.0)), "PixelSpacing")
     return ["convert", str(t / "ct")]
 
 
 def single_slice(t: Path) -> list[str]:
-    write_ct_series(t / "ct", 1)
+    write_series(t / "ct", _positions(0.0))
     return ["convert", str(t / "ct")]
 
 
@@ -76,17 +82,17 @@ def two_d_volume_file(t: Path) -> list[str]:
 
 
 def duplicate_slices(t: Path) -> list[str]:
-    write_ct_series(t / "ct", 3, z_positions=[0.0, 2.5, 2.5])
+    write_series(t / "ct", _positions(0.0, 2.5, 2.5))
     return ["convert", str(t / "ct")]
 
 
 def uneven_slices(t: Path) -> list[str]:
-    write_ct_series(t / "ct", 4, z_positions=[0.0, 2.5, 5.0, 10.0])
+    write_series(t / "ct", _positions(0.0, 2.5, 5.0, 10.0))
     return ["convert", str(t / "ct")]
 
 
 def negative_pixel_spacing(t: Path) -> list[str]:
-    write_ct_series(t / "ct", 3, spacing=(-2.0, 1.5))
+    write_series(t / "ct", _positions(0.0, 4.0, 8.0), pixel_spacing=(-2.0, 1.5))
     return ["convert", str(t / "ct")]
 
 
@@ -144,10 +150,10 @@ def label_absent_from_map(t: Path) -> list[str]:
 CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("empty folder", empty_folder, r"empty.*no DICOM|no DICOM"),
     ("non-DICOM file", not_dicom, r"scan\.dcm.*not a DICOM"),
-    ("truncated DICOM", truncated_dicom, r"CT001\.dcm.*(truncated|corrupt|cannot)"),
+    ("truncated DICOM", truncated_dicom, r"slice_001\.dcm.*(truncated|corrupt|cannot)"),
     ("two series in a folder", two_series, r"(?s)2 image series.*CT.*PT.*--series"),
     ("NM projections", nm_projections, r"(?i)projection.*reconstructed"),
-    ("missing PixelSpacing", missing_pixel_spacing, r"PixelSpacing.*CT000\.dcm|CT000\.dcm.*PixelSpacing"),
+    ("missing PixelSpacing", missing_pixel_spacing, r"PixelSpacing.*slice_000\.dcm|slice_000\.dcm.*PixelSpacing"),
     ("single DICOM slice", single_slice, r"(?i)single slice|3-D volume"),
     ("2-D volume file", two_d_volume_file, r"slice\.nii\.gz.*2-D"),
     ("duplicate slice positions", duplicate_slices, r"(?i)duplicate|same position"),

@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ import pydicom.filewriter
 import pydicom.uid
 import pytest
 import SimpleITK as sitk
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
+
+from dicom_factory import enhanced_dataset, nm_dataset, save, write_series
 
 from netdose.errors import InputError
 from netdose.io.dicom import SeriesInfo, list_series, read_dicom_image
@@ -70,211 +69,6 @@ DRO_RADIOPHARMACEUTICAL: dict[str, dict[str, Any]] = {
 }
 
 TEST_FILES = Path(pydicom.data.get_testdata_file("CT_small.dcm")).parent  # type: ignore[arg-type]
-
-
-# ---------------------------------------------------------------------- synthetic data
-def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-    return meta
-
-
-def _save(ds: Dataset, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
-def _slice(
-    series_uid: str,
-    position: Sequence[float],
-    pixels: np.ndarray,
-    *,
-    modality: str = "PT",
-    orientation: Sequence[float] = (1, 0, 0, 0, 1, 0),
-    pixel_spacing: Sequence[float] = (2.0, 3.0),
-    slope: float = 1.0,
-    intercept: float = 0.0,
-    description: str = "synthetic",
-    instance: int = 1,
-) -> Dataset:
-    sop_class = {"PT": pydicom.uid.PositronEmissionTomographyImageStorage,
-                 "CT": pydicom.uid.CTImageStorage}[modality]
-    sop_uid = pydicom.uid.generate_uid(entropy_srcs=[series_uid, str(instance), str(position)])
-    ds = Dataset()
-    ds.file_meta = _file_meta(sop_class, sop_uid)
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = modality
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
-    ds.SeriesInstanceUID = series_uid
-    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.2"
-    ds.SeriesDescription = description
-    ds.InstanceNumber = instance
-    ds.ImagePositionPatient = [float(v) for v in position]
-    ds.ImageOrientationPatient = [float(v) for v in orientation]
-    ds.PixelSpacing = [float(v) for v in pixel_spacing]
-    ds.SliceThickness = 4.0
-    ds.RescaleSlope = slope
-    ds.RescaleIntercept = intercept
-    ds.Units = "BQML"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.astype("<u2").tobytes()
-    return ds
-
-
-def write_series(
-    folder: Path,
-    positions: Sequence[Sequence[float]],
-    *,
-    series_uid: str = "1.2.826.0.1.3680043.8.498.100",
-    shape: tuple[int, int] = (6, 5),
-    slopes: Sequence[float] | None = None,
-    names: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> list[Path]:
-    """Write one single-frame slice per position; pixel value = 100*k + 10*row + column."""
-    out = []
-    rows, cols = shape
-    for k, pos in enumerate(positions):
-        pix = 100 * k + 10 * np.arange(rows)[:, None] + np.arange(cols)[None, :]
-        slope = 1.0 if slopes is None else slopes[k]
-        ds = _slice(series_uid, pos, pix, slope=slope, instance=k + 1, **kwargs)
-        name = names[k] if names is not None else f"slice_{k:03d}.dcm"
-        out.append(_save(ds, folder / name))
-    return out
-
-
-def nm_dataset(
-    *,
-    n_slices: int = 5,
-    shape: tuple[int, int] = (4, 6),
-    image_type: Sequence[str] | None = ("ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"),
-    ipp: Sequence[float] = (-10.0, -20.0, -30.0),
-    iop: Sequence[float] = (1, 0, 0, 0, 1, 0),
-    spacing_between_slices: float | None = 4.5,
-    slice_thickness: float | None = 4.5,
-    slope: float | None = 0.5,
-    detectors: int = 1,
-    energy_window_vector: Sequence[int] | None = None,
-    rotation: bool = False,
-) -> Dataset:
-    """A multi-frame NM data set; stored value of frame k = 1000*k + 10*row + column."""
-    sop_uid = pydicom.uid.generate_uid(entropy_srcs=["nm", str(n_slices), str(image_type)])
-    ds = Dataset()
-    ds.file_meta = _file_meta(pydicom.uid.NuclearMedicineImageStorage, sop_uid)
-    ds.SOPClassUID = pydicom.uid.NuclearMedicineImageStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "NM"
-    ds.Manufacturer = "Synthetic"
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
-    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.300"
-    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.2"
-    ds.SeriesDescription = "SPECT recon"
-    if image_type is not None:
-        ds.ImageType = list(image_type)
-    ds.NumberOfFrames = n_slices
-    ds.FrameIncrementPointer = pydicom.tag.Tag("SliceVector")
-    ds.SliceVector = list(range(1, n_slices + 1))
-    ds.NumberOfSlices = n_slices
-    if energy_window_vector is not None:
-        ds.EnergyWindowVector = list(energy_window_vector)
-    ew = Dataset()
-    ew.EnergyWindowName = "Tc99m"
-    rng = Dataset()
-    rng.EnergyWindowLowerLimit = 126.45
-    rng.EnergyWindowUpperLimit = 154.55
-    ew.EnergyWindowRangeSequence = DicomSequence([rng])
-    ds.EnergyWindowInformationSequence = DicomSequence([ew])
-    items = []
-    for _ in range(detectors):
-        det = Dataset()
-        det.ImagePositionPatient = [float(v) for v in ipp]
-        det.ImageOrientationPatient = [float(v) for v in iop]
-        det.CollimatorGridName = "LEHR"
-        det.CollimatorType = "PARA"
-        items.append(det)
-    ds.DetectorInformationSequence = DicomSequence(items)
-    if rotation:
-        rot = Dataset()
-        rot.StartAngle = 0.0
-        ds.RotationInformationSequence = DicomSequence([rot])
-    ds.PixelSpacing = [3.0, 2.0]
-    if spacing_between_slices is not None:
-        ds.SpacingBetweenSlices = spacing_between_slices
-    if slice_thickness is not None:
-        ds.SliceThickness = slice_thickness
-    if slope is not None:
-        ds.RescaleSlope = slope
-        ds.RescaleIntercept = 0.0
-    rows, cols = shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    pix = (
-        1000 * np.arange(n_slices)[:, None, None]
-        + 10 * np.arange(rows)[None, :, None]
-        + np.arange(cols)[None, None, :]
-    )
-    ds.PixelData = pix.astype("<u2").tobytes()
-    return ds
-
-
-def enhanced_dataset(positions: Sequence[Sequence[float]], slopes: Sequence[float]) -> Dataset:
-    """An enhanced (per-frame functional groups) multi-frame PET-like data set."""
-    n = len(positions)
-    sop_uid = pydicom.uid.generate_uid(entropy_srcs=["enhanced", str(positions)])
-    ds = Dataset()
-    ds.file_meta = _file_meta(pydicom.uid.EnhancedPETImageStorage, sop_uid)
-    ds.SOPClassUID = pydicom.uid.EnhancedPETImageStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "PT"
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
-    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.400"
-    ds.NumberOfFrames = n
-    shared = Dataset()
-    ori = Dataset()
-    ori.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    shared.PlaneOrientationSequence = DicomSequence([ori])
-    meas = Dataset()
-    meas.PixelSpacing = [2.0, 2.5]
-    meas.SliceThickness = 3.0
-    shared.PixelMeasuresSequence = DicomSequence([meas])
-    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
-    per_frame = []
-    for pos, slope in zip(positions, slopes):
-        fg = Dataset()
-        pp = Dataset()
-        pp.ImagePositionPatient = [float(v) for v in pos]
-        fg.PlanePositionSequence = DicomSequence([pp])
-        pvt = Dataset()
-        pvt.RescaleSlope = slope
-        pvt.RescaleIntercept = 0.0
-        fg.PixelValueTransformationSequence = DicomSequence([pvt])
-        per_frame.append(fg)
-    ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = 3, 4
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    pix = 100 * np.arange(n)[:, None, None] + np.arange(12).reshape(3, 4)[None]
-    ds.PixelData = pix.astype("<u2").tobytes()
-    return ds
 
 
 def _z_positions(n: int, dz: float = 4.0, z0: float = -20.0) -> list[tuple[float, float, float]]:
@@ -485,7 +279,7 @@ def test_two_series_need_a_uid(tmp_path: Path) -> None:
 
 def test_enhanced_multiframe(tmp_path: Path) -> None:
     positions = [(0.0, 0.0, 8.0), (0.0, 0.0, 0.0), (0.0, 0.0, 4.0)]
-    _save(enhanced_dataset(positions, [1.0, 2.0, 3.0]), tmp_path / "enh.dcm")
+    save(enhanced_dataset(positions, [1.0, 2.0, 3.0]), tmp_path / "enh.dcm")
     img = read_dicom_image(tmp_path / "enh.dcm")
     assert img.shape == (3, 3, 4)
     assert img.spacing_mm == pytest.approx((2.5, 2.0, 4.0))
@@ -498,7 +292,7 @@ def test_enhanced_multiframe(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- NM
 def test_nm_recon_tomo_multiframe(tmp_path: Path) -> None:
-    path = _save(nm_dataset(), tmp_path / "spect.dcm")
+    path = save(nm_dataset(), tmp_path / "spect.dcm")
     img = read_dicom_image(path)
     assert img.shape == (5, 4, 6)
     assert img.spacing_mm == pytest.approx((2.0, 3.0, 4.5))
@@ -522,7 +316,7 @@ def test_nm_recon_tomo_multiframe(tmp_path: Path) -> None:
 
 
 def test_nm_negative_spacing_is_sorted_along_the_normal(tmp_path: Path) -> None:
-    path = _save(nm_dataset(spacing_between_slices=-4.5), tmp_path / "spect.dcm")
+    path = save(nm_dataset(spacing_between_slices=-4.5), tmp_path / "spect.dcm")
     img = read_dicom_image(path)
     assert img.direction == pytest.approx((1, 0, 0, 0, 1, 0, 0, 0, 1))
     assert img.origin_mm == pytest.approx((-10.0, -20.0, -30.0 - 4 * 4.5))
@@ -530,7 +324,7 @@ def test_nm_negative_spacing_is_sorted_along_the_normal(tmp_path: Path) -> None:
 
 
 def test_nm_slice_thickness_used_without_spacing(tmp_path: Path) -> None:
-    path = _save(nm_dataset(spacing_between_slices=None, slice_thickness=3.3), tmp_path / "s.dcm")
+    path = save(nm_dataset(spacing_between_slices=None, slice_thickness=3.3), tmp_path / "s.dcm")
     assert read_dicom_image(path).spacing_mm[2] == pytest.approx(3.3)
 
 
@@ -550,20 +344,20 @@ def test_nm_slice_thickness_used_without_spacing(tmp_path: Path) -> None:
     ],
 )
 def test_nm_refused(tmp_path: Path, kwargs: dict[str, Any], match: str) -> None:
-    path = _save(nm_dataset(**kwargs), tmp_path / "nm.dcm")
+    path = save(nm_dataset(**kwargs), tmp_path / "nm.dcm")
     with pytest.raises(InputError, match=match):
         read_dicom_image(path)
 
 
 def test_nm_without_image_type_but_recon_geometry_reads(tmp_path: Path) -> None:
-    path = _save(nm_dataset(image_type=None), tmp_path / "nm.dcm")
+    path = save(nm_dataset(image_type=None), tmp_path / "nm.dcm")
     assert read_dicom_image(path).shape == (5, 4, 6)
 
 
 def test_nm_missing_detector_geometry(tmp_path: Path) -> None:
     ds = nm_dataset()
     del ds.DetectorInformationSequence[0].ImagePositionPatient
-    path = _save(ds, tmp_path / "nm.dcm")
+    path = save(ds, tmp_path / "nm.dcm")
     with pytest.raises(
         InputError, match=r"DetectorInformationSequence\[0\] ImagePositionPatient \(0020,0032\)"
     ):
