@@ -123,16 +123,8 @@ def _check_dose(dose_gy: Image) -> np.ndarray:
         raise InputError(f"dose must be a numeric array in Gy; got dtype {arr.dtype}.")
     if np.iscomplexobj(arr):
         raise InputError("dose must be real-valued (Gy); got a complex array.")
+    dose_gy.require_finite("the dose map (RT Dose cannot store NaN or infinity)")
     arr = arr.astype(np.float64, copy=False)
-    bad = ~np.isfinite(arr)
-    n_bad = int(np.count_nonzero(bad))
-    if n_bad:
-        first = tuple(int(v) for v in np.argwhere(bad)[0][::-1])
-        raise InputError(
-            f"the dose map has {n_bad} NaN or infinite voxel(s) (first at index (x,y,z) "
-            f"{first}); RT Dose cannot store them. Fix the dose calculation or set those voxels "
-            "explicitly before writing."
-        )
     n_neg = int(np.count_nonzero(arr < 0))
     if n_neg:
         first = tuple(int(v) for v in np.argwhere(arr < 0)[0][::-1])
