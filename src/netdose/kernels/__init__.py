@@ -1,0 +1,30 @@
+"""Dose kernels: point kernels and voxel S values (and, later, convolution).
+
+Public API (units in the names; docs/physics_kernels.md for the physics):
+
+- :func:`point_kernel` -> :class:`PointKernel`: energy absorbed within r of a point source.
+- :func:`voxel_kernel` -> :class:`VoxelKernel`: voxel S values, mGy/(MBq s) per voxel.
+"""
+
+from __future__ import annotations
+
+from netdose.kernels.point import (
+    COMPONENTS,
+    DEFAULT_DENSITY_G_CM3,
+    DEFAULT_PHOTON_RADIUS_MM,
+    PointKernel,
+    default_components,
+    point_kernel,
+)
+from netdose.kernels.voxel import VoxelKernel, voxel_kernel
+
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_DENSITY_G_CM3",
+    "DEFAULT_PHOTON_RADIUS_MM",
+    "PointKernel",
+    "VoxelKernel",
+    "default_components",
+    "point_kernel",
+    "voxel_kernel",
+]
