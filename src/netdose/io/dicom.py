@@ -713,6 +713,16 @@ def _check_nm_reconstructed(ds: Dataset, file: Path) -> None:
 
 
 # ---------------------------------------------------------------------- frames
+def _frame_extra(ds: Dataset) -> dict[str, Any]:
+    """Per-frame timing facts kept in meta (PET decay and frame times, instance UID)."""
+    return {
+        "decay_factor": _float(ds, "DecayFactor"),
+        "frame_reference_time_ms": _float(ds, "FrameReferenceTime"),
+        "actual_frame_duration_ms": _float(ds, "ActualFrameDuration"),
+        "sop_instance_uid": _str(ds, "SOPInstanceUID"),
+    }
+
+
 def _frames_single(datasets: Sequence[tuple[Path, Dataset]]) -> list[_Frame]:
     frames = []
     for file, ds in datasets:
@@ -729,10 +739,7 @@ def _frames_single(datasets: Sequence[tuple[Path, Dataset]]) -> list[_Frame]:
                 intercept=intercept,
                 acquisition=_acquisition(ds),
                 extra={
-                    "decay_factor": _float(ds, "DecayFactor"),
-                    "frame_reference_time_ms": _float(ds, "FrameReferenceTime"),
-                    "actual_frame_duration_ms": _float(ds, "ActualFrameDuration"),
-                    "sop_instance_uid": _str(ds, "SOPInstanceUID"),
+                    **_frame_extra(ds),
                     "philips_suv_factor": _as_float(_private_value(ds, _PHILIPS_SUV_FACTOR)),
                     "philips_activity_concentration_factor": _as_float(
                         _private_value(ds, _PHILIPS_ACTIVITY_FACTOR)
@@ -806,12 +813,7 @@ def _frames_enhanced(file: Path, ds: Dataset, n_frames: int) -> list[_Frame]:
                 slope=slope,
                 intercept=intercept,
                 acquisition=acq,
-                extra={
-                    "decay_factor": _float(ds, "DecayFactor"),
-                    "frame_reference_time_ms": _float(ds, "FrameReferenceTime"),
-                    "actual_frame_duration_ms": _float(ds, "ActualFrameDuration"),
-                    "sop_instance_uid": _str(ds, "SOPInstanceUID"),
-                },
+                extra=_frame_extra(ds),
             )
         )
     return frames
@@ -897,12 +899,7 @@ def _frames_nm(file: Path, ds: Dataset, n_frames: int) -> list[_Frame]:
             slope=slope,
             intercept=intercept,
             acquisition=acq,
-            extra={
-                "decay_factor": _float(ds, "DecayFactor"),
-                "frame_reference_time_ms": _float(ds, "FrameReferenceTime"),
-                "actual_frame_duration_ms": _float(ds, "ActualFrameDuration"),
-                "sop_instance_uid": _str(ds, "SOPInstanceUID"),
-            },
+            extra=_frame_extra(ds),
         )
         for k, s in enumerate(slice_index)
     ]
