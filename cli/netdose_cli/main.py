@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import typer
 
 from netdose.errors import LimitExceeded, NetdoseError
-from netdose_cli import commands_basic  # noqa: F401  (registers the commands)
+from netdose_cli import commands_basic, commands_dose  # noqa: F401  (register the commands)
 from netdose_cli._app import app, err_console
 
 __all__ = ["app", "main"]
