@@ -1,4 +1,4 @@
-"""Print the validation tables of docs/physics_kernels.md (markdown) from the shipped tables.
+"""Print the validation tables of docs/physics.md (section 4) (markdown) from the shipped tables.
 
     python scripts/kernel_validation_report.py > /tmp/kernel_validation.md
 

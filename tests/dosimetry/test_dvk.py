@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netdose.dosimetry import absorbed_dose, dose_dvk, dose_ldm
 from netdose.image import Image
@@ -139,3 +141,31 @@ def test_cli_dose_engine_bad_inputs(tmp_path, capsys, args, match):
     assert "Traceback" not in err
     assert re.search(match, err), err
     assert not out.exists()
+
+
+_spacings = st.tuples(*[st.sampled_from([2.34, 2.78, 3.0, 4.42])] * 3)
+
+
+@settings(max_examples=15, deadline=None)
+@given(spacing=_spacings, seed=st.integers(0, 10_000), a=st.floats(0.1, 10.0), b=st.floats(0.1, 10.0))
+def test_dvk_dose_is_linear(spacing, seed, a, b):
+    rng = np.random.default_rng(seed)
+    x = rng.random((9, 8, 7)) * (rng.random((9, 8, 7)) < 0.3) * 1e8
+    y = rng.random((9, 8, 7)) * 1e8
+    d = lambda arr: dose_dvk(Image(arr, spacing), "Y-90").dose_gy.array.astype(np.float64)  # noqa: E731
+    lhs = d(a * x + b * y)
+    rhs = a * d(x) + b * d(y)
+    assert np.abs(lhs - rhs).max() <= 1e-5 * np.abs(lhs).max()
+
+
+@settings(max_examples=15, deadline=None)
+@given(spacing=_spacings, seed=st.integers(0, 10_000), axis=st.integers(0, 2))
+def test_dvk_dose_mirrors_with_the_activity(spacing, seed, axis):
+    # The kernel of any (non-cubic) box voxel is symmetric under each axis flip, so mirroring
+    # the activity mirrors the dose.
+    rng = np.random.default_rng(seed)
+    x = rng.random((9, 8, 7)) * (rng.random((9, 8, 7)) < 0.5) * 1e8
+    d = lambda arr: dose_dvk(Image(arr, spacing), "Lu-177").dose_gy.array.astype(np.float64)  # noqa: E731
+    direct = d(x)
+    mirrored = np.flip(d(np.flip(x, axis=axis).copy()), axis=axis)
+    assert np.abs(direct - mirrored).max() <= 1e-5 * direct.max()

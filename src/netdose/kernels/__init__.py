@@ -1,6 +1,6 @@
 """Dose kernels: point kernels and voxel S values (and, later, convolution).
 
-Public API (units in the names; docs/physics_kernels.md for the physics):
+Public API (units in the names; docs/physics.md (section 4) for the physics):
 
 - :func:`point_kernel` -> :class:`PointKernel`: energy absorbed within r of a point source.
 - :func:`voxel_kernel` -> :class:`VoxelKernel`: voxel S values, mGy/(MBq s) per voxel.

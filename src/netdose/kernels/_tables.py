@@ -1,6 +1,6 @@
 """Loading of the physics tables shipped in ``netdose/data`` (read once, cached).
 
-Each table's provenance is in the comment lines at its top and in docs/physics_kernels.md:
+Each table's provenance is in the comment lines at its top and in docs/physics.md (section 4):
 
 - ``estar_<medium>.csv``: NIST ESTAR electron stopping powers, CSDA ranges, radiation yields.
 - ``xcom_<medium>.csv``: NIST XCOM photon cross sections.

@@ -5,7 +5,7 @@ of electrons of kinetic energy E0 in an infinite homogeneous water medium (unit 
 tallies the energy deposited in spherical shells of scaled radius x = r / r0(E0), with r0
 the NIST ESTAR CSDA range. ``scripts/make_electron_kernels.py`` runs it once for ~40 energies
 with a fixed seed; the run-time library only reads the resulting table. The model (details,
-equations and sources in docs/physics_kernels.md):
+equations and sources in docs/physics.md (section 4)):
 
 Inelastic collisions (class II, Berger 1963 / ICRU 35 terminology)
     Collisions that transfer less than ``W_cc`` are grouped: continuous loss with the

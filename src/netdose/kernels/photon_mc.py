@@ -2,7 +2,7 @@
 
 The offline engine behind netdose's photon dose point kernels. ``scripts/make_photon_kernels.py``
 runs it once per energy with a fixed seed; the run-time library only reads its table. The model
-(equations and sources in docs/physics_kernels.md):
+(equations and sources in docs/physics.md (section 4)):
 
 - Interaction coefficients: NIST XCOM for the medium (``netdose/data/xcom_<medium>.csv``):
   photoelectric absorption, incoherent (Compton) scattering and pair production (nuclear +

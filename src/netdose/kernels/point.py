@@ -2,7 +2,7 @@
 
 The point kernel of a nuclide is the energy absorbed, per decay, within a sphere of radius r
 around a point source, E(r) (MeV), split by component. It is assembled at run time from the
-precomputed monoenergetic tables (docs/physics_kernels.md):
+precomputed monoenergetic tables (docs/physics.md (section 4)):
 
 - Electrons (beta spectrum, internal-conversion and Auger lines): scaled kernels
   F(x = r/r0, E) from :mod:`netdose.kernels.electron_mc` (water), interpolated in x and

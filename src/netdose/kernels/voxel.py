@@ -15,7 +15,7 @@ coordinates, K(r) 4 pi r^2 dr = dE(r) (the energy absorbed in the shell), so
 
 where <h_n> is the average of h_n over the sphere of radius r. This form has no 1/r^2
 singularity: <h_0>(0) = 1, so the energy absorbed at and near the source goes to the source
-voxel, exactly in the limit. netdose evaluates it in two parts (docs/physics_kernels.md):
+voxel, exactly in the limit. netdose evaluates it in two parts (docs/physics.md (section 4)):
 
 Near field (all electrons, photons up to a few voxels): for each thin shell of the point
     kernel (width <= min(a)/16), points spread over the shell by a rotated R3 low-discrepancy
