@@ -77,20 +77,26 @@ def run(repeats: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
-    rows = run()
-    print(f"first kernel in this process (tables, JIT): {rows[0]['first_call_in_process_s']:.2f} s\n")
-    print(
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`run` rows."""
+    out = [
+        f"first kernel in this process (tables, JIT): {rows[0]['first_call_in_process_s']:.2f} s",
+        "",
         "| case | kernel (z,y,x) | new spacing (s) | new nuclide/density + spacing (s) | cached (ms) "
-        "| targets (<= 5 s, <= 50 ms) |"
-    )
-    print("|---|---|---|---|---|---|")
+        "| targets (<= 5 s, <= 50 ms) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(
+        out.append(
             f"| {r['case']} | {'x'.join(map(str, r['shape_zyx']))} | {r['new_spacing_s']:.3f} | "
             f"{r['new_point_kernel_and_spacing_s']:.3f} | "
             f"{1000 * r['cached_s']:.2f} | {'met' if r['meets_targets'] else 'MISSED'} |"
         )
+    return "\n".join(out)
+
+
+def main() -> None:
+    print(format_table(run()))
 
 
 if __name__ == "__main__":
