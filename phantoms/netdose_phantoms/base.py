@@ -61,6 +61,9 @@ class Phantom:
         Integer label map (0 = outside / unlabelled).
     label_names : Mapping[int, str]
         Name of every label value present.
+    label_groups : Mapping[str, tuple of str]
+        Named unions of labels (e.g. ``"kidneys": ("kidney_left", "kidney_right")``,
+        ``"body"``), usable wherever a label name is.
     ct_hu : Image or None
         CT in Hounsfield units on the label grid.
     density_g_cm3 : Image or None
@@ -82,6 +85,7 @@ class Phantom:
     description: str
     labels: Image
     label_names: Mapping[int, str]
+    label_groups: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     ct_hu: Image | None = None
     density_g_cm3: Image | None = None
     activity: Image | None = None
@@ -96,22 +100,33 @@ class Phantom:
             if img is not None:
                 self.labels.require_same_grid(img, f"phantom {self.name} labels", what)
         object.__setattr__(self, "label_names", MappingProxyType(dict(self.label_names)))
+        known = set(self.label_names.values())
+        for group, members in self.label_groups.items():
+            missing = set(members) - known
+            if missing:
+                raise InputError(f"label group {group!r} names unknown labels {sorted(missing)}.")
+        object.__setattr__(
+            self, "label_groups", MappingProxyType({k: tuple(v) for k, v in self.label_groups.items()})
+        )
         object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
         object.__setattr__(self, "truth", MappingProxyType(dict(self.truth)))
 
     def mask(self, name: str) -> Image:
-        """Boolean mask of one named label (several labels may share a name prefix: exact
-        name only here)."""
-        for value, label_name in self.label_names.items():
-            if label_name == name:
-                return self.labels.with_array(self.labels.array == value)
-        raise InputError(
-            f"phantom {self.name} has no label {name!r}; it has {sorted(self.label_names.values())}."
-        )
+        """Boolean mask of a named label or label group."""
+        members = self.label_groups.get(name, (name,))
+        values = [v for v, n in self.label_names.items() if n in members]
+        if not values:
+            raise InputError(
+                f"phantom {self.name} has no label or label group {name!r}; labels: "
+                f"{sorted(self.label_names.values())}; groups: {sorted(self.label_groups)}."
+            )
+        return self.labels.with_array(np.isin(self.labels.array, values))
 
     def masks(self) -> dict[str, Image]:
-        """Every named label as a boolean mask."""
-        return {n: self.labels.with_array(self.labels.array == v) for v, n in self.label_names.items()}
+        """Every named label and label group as a boolean mask."""
+        names = list(self.label_names.values()) + [g for g in self.label_groups if g not in
+                                                    self.label_names.values()]
+        return {n: self.mask(n) for n in names}
 
     def write_nifti(self, folder: str | Path) -> list[Path]:
         """Write labels, CT, density, activity, time points, extras (``.nii.gz``),
