@@ -9,7 +9,9 @@ What this module does:
   LPS space, with the stored values rescaled slice by slice (``RescaleSlope`` and
   ``RescaleIntercept`` of each slice; PET slices often each have their own slope) and the
   header facts that later steps need (units, times, radiopharmaceutical, vendor private
-  scale factors, NM energy windows) in :attr:`Image.meta`.
+  scale factors, NM energy windows, Real World Value Mappings) in :attr:`Image.meta`.
+- :func:`to_activity_bq_ml` turns a quantitative image into Bq/mL: PET in BQML as it is,
+  NM (SPECT) through its Real World Value Mapping in Bq/mL.
 
 Supported are series of single-frame slices (CT, PT, MR, NM), enhanced multi-frame files
 (per-frame functional groups with Plane Position / Plane Orientation) and reconstructed NM
@@ -57,8 +59,9 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
-from netdose.errors import InputError
+from netdose.errors import InputError, UnitsError
 from netdose.image import Image
+from netdose.units import BQ_PER_MBQ
 
 __all__ = [
     "SeriesInfo",
@@ -67,6 +70,8 @@ __all__ = [
     "SUPPORTED_MODALITIES",
     "NON_IMAGE_MODALITIES",
     "SLICE_GAP_TOLERANCE",
+    "BQ_PER_ML_UNIT_CODES",
+    "to_activity_bq_ml",
 ]
 
 #: Modalities :func:`read_dicom_image` turns into an :class:`Image`.
@@ -79,6 +84,11 @@ NON_IMAGE_MODALITIES: frozenset[str] = frozenset(
         "REG", "RWV", "DOC", "PLAN", "FID", "AU", "ECG", "HD", "RESP",
     }
 )
+
+#: UCUM code values (compared case-insensitively) of a Real World Value Mapping in Bq/mL:
+#: DICOM PS3.16 CID 84 writes "Bq/ml" (meaning "Becquerels/milliliter"); "Bq/mL" is the
+#: canonical case-sensitive UCUM spelling. Both are accepted.
+BQ_PER_ML_UNIT_CODES: frozenset[str] = frozenset({"bq/ml"})
 
 #: Largest allowed deviation of a slice gap from the mean gap, relative to the mean gap.
 SLICE_GAP_TOLERANCE: float = 0.01
@@ -1010,7 +1020,11 @@ def _radiopharmaceutical(ds: Dataset) -> dict[str, Any] | None:
     item = _first_item(ds, "RadiopharmaceuticalInformationSequence")
     if item is None:
         return None
+    total = _float(item, "RadionuclideTotalDose")
+    # PS3.3 C.8.9.4 (PET Isotope): Bq; C.8.4.10 (NM Isotope): MBq.
+    is_nm = (_str(ds, "Modality") or "").upper() == "NM"
     return {
+        "total_dose_bq": None if total is None else (total * BQ_PER_MBQ if is_nm else total),
         "radiopharmaceutical": _str(item, "Radiopharmaceutical"),
         "start_time": _iso_time(_value(item, "RadiopharmaceuticalStartTime")),
         "start_datetime": _iso_datetime(_value(item, "RadiopharmaceuticalStartDateTime")),
@@ -1065,6 +1079,51 @@ def _real_world_value_mappings(ds: Dataset) -> list[dict[str, Any]] | None:
         }
         for item in seq
     ]
+
+
+def _is_bq_per_ml(mapping: dict[str, Any]) -> bool:
+    units = mapping.get("units") or {}
+    value = units.get("value") or ""
+    return value.strip().casefold() in BQ_PER_ML_UNIT_CODES
+
+
+def _real_world_value_facts(mappings: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The Real World Value Mapping netdose uses: the first one in Bq/mL, else the first."""
+    chosen = None
+    if mappings:
+        chosen = next((m for m in mappings if _is_bq_per_ml(m)), mappings[0])
+    units = (chosen or {}).get("units") or {}
+    return {
+        "real_world_value_slope": None if chosen is None else chosen["slope"],
+        "real_world_value_intercept": None if chosen is None else chosen["intercept"],
+        "real_world_value_units": units.get("value"),
+        "real_world_value_label": None if chosen is None else chosen["label"],
+    }
+
+
+def _rotation_facts(ds: Dataset) -> dict[str, Any]:
+    """NM TOMO acquisition (RotationInformationSequence): views and their duration."""
+    seq = _value(ds, "RotationInformationSequence")
+    if seq is None:
+        return {"rotations": None, "acquisition_duration_s": None}
+    rotations = [
+        {
+            "start_angle_deg": _float(item, "StartAngle"),
+            "angular_step_deg": _float(item, "AngularStep"),
+            "scan_arc_deg": _float(item, "ScanArc"),
+            "direction": _str(item, "RotationDirection"),
+            "number_of_views": _int(item, "NumberOfFramesInRotation"),
+            "view_duration_ms": _float(item, "ActualFrameDuration"),
+        }
+        for item in seq
+    ]
+    durations = [
+        r["number_of_views"] * r["view_duration_ms"] / 1000.0
+        for r in rotations
+        if r["number_of_views"] is not None and r["view_duration_ms"] is not None
+    ]
+    total = float(sum(durations)) if durations and len(durations) == len(rotations) else None
+    return {"rotations": rotations, "acquisition_duration_s": total}
 
 
 def _detector_facts(ds: Dataset) -> dict[str, Any]:
@@ -1168,10 +1227,12 @@ def _build_meta(
         "n_slices": len(frames),
         "real_world_value_mappings": _real_world_value_mappings(ds),
     }
+    meta.update(_real_world_value_facts(meta["real_world_value_mappings"]))
     if modality == "NM":
         meta["energy_windows"] = _energy_windows(ds)
         meta["number_of_slices"] = _int(ds, "NumberOfSlices")
         meta.update(_detector_facts(ds))
+        meta.update(_rotation_facts(ds))
     return {k: _plain(v) for k, v in meta.items()}
 
 
@@ -1223,8 +1284,16 @@ def read_dicom_image(path: str | Path, series_uid: str | None = None) -> Image:
         ``philips_activity_concentration_factor`` (7053,xx09) of the first slice (and
         per-slice lists ``philips_suv_factors``, ``philips_activity_concentration_factors``),
         ``ge_private_scan_datetime`` (0009,xx0D, ISO; ``..._raw`` as stored); for NM
-        ``energy_windows`` (name, lower/upper keV), ``collimators``, ``number_of_frames``;
-        ``real_world_value_mappings`` when present. Missing tags are ``None``.
+        ``energy_windows`` (name, lower/upper keV), ``collimators``, ``number_of_frames``,
+        ``rotations`` (RotationInformationSequence: views, view duration) and
+        ``acquisition_duration_s`` (sum over rotations of views x view duration);
+        ``real_world_value_mappings`` (every item: label, units code, slope, intercept) and
+        the one netdose uses -- the first in Bq/mL, else the first --
+        as ``real_world_value_slope``, ``real_world_value_intercept``,
+        ``real_world_value_units`` (UCUM code value, e.g. ``"Bq/ml"``) and
+        ``real_world_value_label`` (``None`` without a mapping; apply it with
+        :func:`to_activity_bq_ml`). ``radiopharmaceutical["total_dose_bq"]`` is the total
+        dose in Bq whatever the modality (NM stores MBq, PET Bq). Missing tags are ``None``.
 
     Raises
     ------
@@ -1281,3 +1350,84 @@ def read_dicom_image(path: str | Path, series_uid: str | None = None) -> Image:
     root = scan.root
     meta = _build_meta(root, series, frames, positions - positions[0])
     return Image(volume, spacing_mm, origin_mm, direction, meta)
+
+
+# ---------------------------------------------------------------------- calibration
+def to_activity_bq_ml(image: Image) -> Image:
+    """The image in activity concentration (Bq/mL), using its DICOM calibration.
+
+    - A PET image whose ``meta["units"]`` is ``"BQML"`` already is in Bq/mL (the per-slice
+      ``RescaleSlope`` was applied when reading); it is returned unchanged.
+    - Otherwise the first Real World Value Mapping in Bq/mL (``meta["real_world_value_mappings"]``,
+      units code ``Bq/ml`` or ``Bq/mL``) is applied: ``value = slope * stored + intercept``,
+      where ``stored`` is the stored pixel value (the image values with any
+      ``RescaleSlope``/``RescaleIntercept`` undone). This is how quantitative SPECT (NM) is
+      calibrated, e.g. the files of :func:`netdose.io.dicom_write.write_nm_series`.
+
+    Parameters
+    ----------
+    image : Image
+        An image read by :func:`read_dicom_image` (its ``meta`` carries the calibration).
+
+    Returns
+    -------
+    Image
+        float32 Bq/mL on the same grid; ``meta`` gains ``units = "BQML"``,
+        ``quantity = "activity_bq_ml"`` and ``calibration`` (how the values were obtained).
+
+    Raises
+    ------
+    UnitsError
+        The image has no Bq/mL calibration (no ``BQML`` units and no Real World Value Mapping
+        in Bq/mL), the mapping has no slope, or it cannot be applied (a series of several
+        files with per-file rescale, whose mapping netdose only read from the first file).
+    """
+    meta = dict(image.meta)
+    where = meta.get("source_path") or "the image"
+    if str(meta.get("units") or "").upper() == "BQML":
+        return image
+    mappings = meta.get("real_world_value_mappings") or []
+    bq = [m for m in mappings if _is_bq_per_ml(m)]
+    if not bq:
+        found = ", ".join(
+            f"{m.get('label')!r} in {(m.get('units') or {}).get('value')!r}" for m in mappings
+        )
+        raise UnitsError(
+            f"{where} has no activity calibration: its units are "
+            f"{meta.get('units')!r} and it has no Real World Value Mapping in Bq/mL"
+            f"{' (only ' + found + ')' if found else ''}. Calibrate the image first (e.g. with "
+            "the camera's sensitivity in cps/MBq) or export it from the camera as a "
+            "quantitative (Bq/mL) reconstruction."
+        )
+    chosen = bq[0]
+    slope, intercept = chosen.get("slope"), chosen.get("intercept")
+    if slope is None or not math.isfinite(slope) or slope <= 0.0:
+        raise UnitsError(
+            f"{where}: the Real World Value Mapping {chosen.get('label')!r} in Bq/mL has no "
+            f"usable RealWorldValueSlope (0040,9225) ({slope!r}); the file is incomplete."
+        )
+    intercept = 0.0 if intercept is None else float(intercept)
+    values = np.asarray(image.array, dtype=np.float64)
+    slopes = meta.get("rescale_slopes") or []
+    intercepts = meta.get("rescale_intercepts") or []
+    identity = all(s == 1.0 for s in slopes) and all(b == 0.0 for b in intercepts)
+    if not identity:
+        if len(meta.get("source_files") or []) > 1 or len(slopes) != image.shape[0]:
+            raise UnitsError(
+                f"{where}: the slices have their own RescaleSlope/RescaleIntercept and the "
+                "Real World Value Mapping was read from the first file only; netdose cannot "
+                "apply it safely. Use the rescaled values (meta['units']) instead."
+            )
+        m = np.asarray(slopes, dtype=np.float64)[:, None, None]
+        b = np.asarray(intercepts, dtype=np.float64)[:, None, None]
+        values = (values - b) / m
+    out = (values * float(slope) + intercept).astype(np.float32)
+    meta.update(
+        units="BQML",
+        quantity="activity_bq_ml",
+        calibration=(
+            f"Real World Value Mapping {chosen.get('label')!r}: {float(slope):.9g} Bq/mL per "
+            f"stored value + {intercept:.9g} Bq/mL"
+        ),
+    )
+    return image.with_array(out, meta=meta)
