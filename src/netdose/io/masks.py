@@ -1412,12 +1412,18 @@ def masks_from_dicom_seg(
     indices = [i for i in range(n_frames) if frame_segment[i] in wanted]
     frames: dict[int, np.ndarray] = {}
     if indices:
+        # Decode all frames at once: BINARY frames are packed bit-contiguously, and decoding
+        # single frames (pydicom.pixels.iter_pixels) fails in pydicom 3.0 for frames whose
+        # size in bits is not a multiple of 8.
         try:
-            decoded = pydicom.pixels.iter_pixels(ds, indices=indices)
-            for i, arr in zip(indices, decoded, strict=True):
-                frames[i] = arr >= 0.5 * max_value if max_value is not None else arr != 0
+            decoded = np.asarray(ds.pixel_array)
         except (ValueError, NotImplementedError, RuntimeError, AttributeError) as exc:
             raise InputError(f"{where}: cannot decode the SEG pixel data ({exc}).") from exc
+        if decoded.ndim == 2:
+            decoded = decoded[None]
+        for i in indices:
+            arr = decoded[i]
+            frames[i] = arr >= 0.5 * max_value if max_value is not None else arr != 0
     results: list[NamedMask | _Problem] = []
     for number in numbers:
         if number not in wanted:
