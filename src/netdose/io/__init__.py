@@ -4,7 +4,8 @@
   file (NIfTI, NRRD, MHA).
 - :mod:`netdose.io.volume`: volume files; :mod:`netdose.io.dicom`: DICOM CT/PT/NM/MR series;
   :mod:`netdose.io.masks`: named masks from label maps, 3D Slicer segmentations, RTSTRUCT,
-  DICOM SEG and TotalSegmentator; :mod:`netdose.io.rtdose`: DICOM RT Dose.
+  DICOM SEG and TotalSegmentator; :mod:`netdose.io.rtdose`: DICOM RT Dose;
+  :mod:`netdose.io.dicom_write`: CT, PT, quantitative NM, SEG and RTSTRUCT writers.
 - Every writer is atomic (:mod:`netdose.io.atomic`).
 """
 
