@@ -17,7 +17,7 @@ Conventions:
   patient lies, so orientation is the caller's decision (see :meth:`InterfileVolume.to_image`).
 - Interfile 3.3 gives the slice thickness in *pixels* (``slice thickness (pixels)``), i.e. as a
   multiple of ``scaling factor (mm/pixel) [1]``. Some writers put millimetres under that key
-  (the Lu-177 DOTATATE patient phantom does: see docs/phantoms_prrt.md), so the unit is a
+  (the Lu-177 DOTATATE patient phantom does: see docs/phantoms.md), so the unit is a
   parameter: ``slice_thickness_unit="pixels"`` (the standard, default) or ``"mm"``. A header
   with ``slice thickness (mm)`` is unambiguous and needs no choice.
 - Byte order defaults to big-endian when the header does not give it, as Interfile 3.3

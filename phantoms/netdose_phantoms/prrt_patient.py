@@ -16,7 +16,7 @@ f_c exp(-ln2 t / T_eff)), spread uniformly over the organ (Bq/mL constant) or, i
 remainder, in proportion to the CT-derived mass density (uniform Bq/g, the MIRD
 remainder-of-body convention). The time-integrated activity is the analytic integral from 0
 to infinity, so the truth is exact. The default parameters and their sources are in
-:data:`DEFAULT_KINETICS` and docs/phantoms_prrt.md.
+:data:`DEFAULT_KINETICS` and docs/phantoms.md.
 
 Images: quantitative SPECT as activity concentration (Bq/mL) at each time point, optionally
 blurred with a Gaussian of given FWHM (mirror boundaries at the cut ends of the body, so the
@@ -124,7 +124,7 @@ COUCH_HU: float = -1000.0
 BODY_THRESHOLD_HU: float = -500.0
 
 #: Direction matrix (row-major, columns = x, y, z index axes in LPS) found from the anatomy:
-#: x towards patient left, y towards anterior, z towards the feet (docs/phantoms_prrt.md).
+#: x towards patient left, y towards anterior, z towards the feet (docs/phantoms.md).
 DIRECTION_LPS: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0)
 
 #: A measured Lu-177 SPECT/CT sensitivity for the noise model (counts per second per MBq):
@@ -241,12 +241,12 @@ class OrganKinetics:
 _REPRESENTATIVE = (
     "representative value chosen for this phantom; the effective half-life is in the range "
     "usually quoted for Lu-177 DOTATATE but could not be checked against a readable source "
-    "(docs/phantoms_prrt.md, 'Kinetics')"
+    "(docs/phantoms.md, 'Kinetics')"
 )
 
 #: Default Lu-177 DOTATATE kinetics (amplitudes as fractions of the injected activity,
 #: effective half-lives in h). Uptake amplitudes are tuned so that the reference self doses
-#: fall inside published ranges that could be verified (docs/phantoms_prrt.md); the
+#: fall inside published ranges that could be verified (docs/phantoms.md); the
 #: half-lives are representative values.
 DEFAULT_KINETICS: Mapping[str, OrganKinetics] = {
     "kidney_left": OrganKinetics(
@@ -363,7 +363,7 @@ def _load_volumes() -> tuple[InterfileVolume, InterfileVolume]:
     name = f"netdose_phantoms/data/{DATA_ARCHIVE}"
     # The headers say "slice thickness (pixels) := 4.4196", but the value is in mm (the
     # data README gives 4.4196 mm slices, GATE's source offset is 45 x 4.4196 mm, and organ
-    # volumes are only plausible in mm): docs/phantoms_prrt.md, "Slice thickness".
+    # volumes are only plausible in mm): docs/phantoms.md, "Slice thickness".
     with resource.open("rb") as fh:
         src = read_interfile_zip(fh, SRC_MEMBER, slice_thickness_unit="mm", name=name)
     with resource.open("rb") as fh:
@@ -542,7 +542,7 @@ def prrt_patient(
         native spacing), extras ``tia_bq_s`` (exact TIA per voxel, float64),
         ``mask_body``, ``reference_dose_dvk_gy``, ``reference_dose_ldm_gy`` and, when
         blurred or noisy, the exact images ``<label>_activity_bq_ml_true``; ``truth`` as
-        described in docs/phantoms_prrt.md.
+        described in docs/phantoms.md.
     """
     nuc = get_nuclide(NUCLIDE)
     t_phys_h = nuc.half_life_h
@@ -741,7 +741,7 @@ def prrt_patient(
                 "index x -> patient left, y -> anterior, z -> feet (LPS direction "
                 "diag(1, -1, -1)); from the anatomy: liver and right kidney at low x, spleen "
                 "and left kidney at high x; couch and spine at low y; lungs at low z, pelvis "
-                "at high z, right kidney lower than the left (docs/phantoms_prrt.md)"
+                "at high z, right kidney lower than the left (docs/phantoms.md)"
             ),
             "ct_conversion": "HU = attenuation-map value - 1000; couch (value 3000) set to "
             f"{COUCH_HU:g} HU and labelled 'couch'",

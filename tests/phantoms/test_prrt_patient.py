@@ -192,7 +192,7 @@ def test_reference_dose_plausible_and_reproducible(phantom) -> None:
     ref = phantom.truth["reference_dose"]
     per_gbq = ref["dvk"]["organ_mean_gy_per_gbq"]
     # ranges asked for (Sandström 2013, not readable here) and checked against the
-    # verifiable means in docs/phantoms_prrt.md
+    # verifiable means in docs/phantoms.md
     assert 0.5 <= per_gbq["kidneys"] <= 1.0
     assert 0.5 <= per_gbq["spleen"] <= 1.5
     assert 0.2 <= per_gbq["liver"] <= 0.6
