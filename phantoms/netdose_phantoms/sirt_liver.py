@@ -47,7 +47,7 @@ from netdose.errors import InputError
 from netdose.image import Image
 from netdose.kernels._tables import xcom
 from netdose.nuclides import get_nuclide
-from netdose.units import BQ_PER_MBQ, ML_PER_MM3
+from netdose.units import BQ_PER_MBQ, CM_PER_MM, ML_PER_MM3
 from netdose_phantoms._shapes import (
     Grid,
     Shape,
@@ -74,9 +74,6 @@ __all__ = [
     "composite_masks",
     "sirt_liver",
 ]
-
-#: cm per mm (belongs in netdose.units; kept local until it is added there).
-_CM_PER_MM: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -640,7 +637,7 @@ def _planar(
     -------
     dict with "anterior" and "posterior", float64 arrays (nz, nx), Bq.
     """
-    tau = mu_water_per_cm * np.asarray(density_g_cm3, dtype=np.float64) * (step_y_mm * _CM_PER_MM)
+    tau = mu_water_per_cm * np.asarray(density_g_cm3, dtype=np.float64) * (step_y_mm * CM_PER_MM)
     self_att = np.where(tau > 1e-12, -np.expm1(-tau) / np.maximum(tau, 1e-300), 1.0)
     cum = np.cumsum(tau, axis=1)
     before = cum - tau

@@ -25,6 +25,8 @@ S_PER_D: float = 86400.0
 #: seconds per Julian year (used only for ICRP-107 half-lives given in years).
 S_PER_Y: float = 365.25 * 86400.0
 
+#: cm per mm.
+CM_PER_MM: float = 0.1
 #: mL (= cm^3) per mm^3.
 ML_PER_MM3: float = 1.0e-3
 #: mm^3 per mL.
