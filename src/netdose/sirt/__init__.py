@@ -1,0 +1,61 @@
+"""SIRT (Y-90 radioembolisation): prescription, decay and safety checks.
+
+See docs/physics.md (section 8) for every model, constant and source.
+"""
+
+from __future__ import annotations
+
+from netdose.sirt.constants import DEFAULT_CONSTANTS, SirtConstants
+from netdose.sirt.decay import (
+    DeliveredActivity,
+    VialOrder,
+    activity_at,
+    decay_factor,
+    delivered_activity,
+    vial_activity_to_order,
+)
+from netdose.sirt.prescription import (
+    DO_NOT_TREAT,
+    TREAT,
+    ActivityPlan,
+    Constraint,
+    ConstraintBound,
+    LungCheck,
+    Prescription,
+    activity_for_constraints,
+    bsa_dubois_m2,
+    check_lung_limits,
+    cumulative_lung_dose_gy,
+    lung_dose_gy,
+    mird_single_compartment,
+    partition,
+    resin_bsa,
+    tissue_mass_kg,
+)
+
+__all__ = [
+    "DEFAULT_CONSTANTS",
+    "DO_NOT_TREAT",
+    "TREAT",
+    "ActivityPlan",
+    "Constraint",
+    "ConstraintBound",
+    "DeliveredActivity",
+    "LungCheck",
+    "Prescription",
+    "SirtConstants",
+    "VialOrder",
+    "activity_at",
+    "activity_for_constraints",
+    "bsa_dubois_m2",
+    "check_lung_limits",
+    "cumulative_lung_dose_gy",
+    "decay_factor",
+    "delivered_activity",
+    "lung_dose_gy",
+    "mird_single_compartment",
+    "partition",
+    "resin_bsa",
+    "tissue_mass_kg",
+    "vial_activity_to_order",
+]
