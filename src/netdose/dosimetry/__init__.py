@@ -1,5 +1,5 @@
-"""Dosimetry: dose from activity (LDM, DVK), CT density, and (later) time-activity fitting,
-DVHs and radiobiology."""
+"""Dosimetry: dose from activity (LDM, DVK), CT density, DVHs (and later time-activity
+fitting and radiobiology)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from netdose.dosimetry.dose import (
     dose_ldm,
     time_integrated_activity_bq_s,
 )
+from netdose.dosimetry.dvh import DVH, dvh, dvh_table
 
 __all__ = [
+    "DVH",
+    "dvh",
+    "dvh_table",
     "DENSITY_FLOOR_G_CM3",
     "SCHNEIDER_2000_HU_DENSITY",
     "SOFT_TISSUE_DENSITY_G_CM3",

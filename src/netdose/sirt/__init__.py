@@ -14,6 +14,7 @@ from netdose.sirt.decay import (
     delivered_activity,
     vial_activity_to_order,
 )
+from netdose.sirt.extrahepatic import ExtrahepaticReport, Finding, check_extrahepatic
 from netdose.sirt.prescription import (
     DO_NOT_TREAT,
     TREAT,
@@ -32,8 +33,16 @@ from netdose.sirt.prescription import (
     resin_bsa,
     tissue_mass_kg,
 )
+from netdose.sirt.shunt import LsfResult, lsf_planar, lsf_planar_images, lsf_spect
 
 __all__ = [
+    "ExtrahepaticReport",
+    "Finding",
+    "check_extrahepatic",
+    "LsfResult",
+    "lsf_planar",
+    "lsf_planar_images",
+    "lsf_spect",
     "DEFAULT_CONSTANTS",
     "DO_NOT_TREAT",
     "TREAT",
