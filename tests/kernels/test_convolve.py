@@ -77,7 +77,7 @@ def spherical_kernel(radius: int) -> np.ndarray:
     return np.where(d <= radius + 0.01, 1.0 / (d * d + 0.5), 0.0)
 
 
-METHODS = ["direct", "fft"]
+METHODS = ["direct", "fft", "hybrid"]
 DTYPES = [np.float32, np.float64]
 
 
@@ -146,6 +146,88 @@ def test_activity_cropped_to_a_box_touching_one_border(method, box):
         for dtype in DTYPES:
             out = convolve_dose(a, k, method=method, dtype=dtype)
             assert rel_err(out, ref) <= (F32_TOL if dtype is np.float32 else F64_TOL)
+
+
+HYBRID_LAYOUTS = {
+    "dense": (slice(None), slice(None), slice(None)),
+    "source box inside in z": (slice(7, 19), slice(2, 9), slice(None)),
+    "source box at the top in z": (slice(20, 27), slice(None), slice(3, 8)),
+    "source box at the bottom in z": (slice(0, 4), slice(None), slice(None)),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block", [1, 2, 3])
+@pytest.mark.parametrize("layout", list(HYBRID_LAYOUTS), ids=list(HYBRID_LAYOUTS))
+def test_hybrid_blocks_ring_and_slabs(monkeypatch, layout, block, threads):
+    """Blocks of 1-3 output planes, a ring of source-plane spectra that wraps around many
+    times, two slabs that transform their boundary planes twice, source boxes that start
+    inside the output box or touch either end: all equal the naive reference."""
+    monkeypatch.setattr(cv, "_HYBRID_BLOCK_BYTES", 1)
+    monkeypatch.setattr(cv, "_HYBRID_MIN_BLOCK", block)
+    a = np.zeros((27, 10, 11))
+    sl = HYBRID_LAYOUTS[layout]
+    a[sl] = random_activity(a[sl].shape, 0.7, seed=block)
+    for kshape in ((7, 3, 5), (9, 1, 3), (1, 5, 5)):
+        k = asymmetric_kernel(kshape)
+        ref = naive_convolve(a, k)
+        for dtype in DTYPES:
+            out = convolve_dose(a, k, method="hybrid", dtype=dtype, threads=threads)
+            assert rel_err(out, ref) <= (F32_TOL if dtype is np.float32 else F64_TOL)
+
+
+@pytest.mark.parametrize("first", ["bottom thread", "top thread"])
+def test_hybrid_one_thread_of_a_pair_takes_every_block(monkeypatch, first):
+    """Blocks are handed out from both ends of the range; whichever thread runs first may
+    take them all (going up, or going down through the ring)."""
+    monkeypatch.setattr(cv, "_HYBRID_BLOCK_BYTES", 1)
+    monkeypatch.setattr(cv, "_HYBRID_MIN_BLOCK", 2)
+
+    def sequential(tasks):
+        for task in tasks if first == "bottom thread" else tasks[::-1]:
+            task()
+
+    monkeypatch.setattr(cv, "_in_threads", sequential)
+    a = np.zeros((23, 7, 8))
+    a[2:20] = random_activity((18, 7, 8), 0.8, seed=8)
+    k = asymmetric_kernel((7, 3, 3))
+    out = convolve_dose(a, k, method="hybrid", dtype=np.float64, threads=2)
+    assert rel_err(out, naive_convolve(a, k)) <= F64_TOL
+
+
+def test_block_queue_hands_out_the_range_once_from_both_ends():
+    q = cv._BlockQueue(3, 20, 4)
+    taken = [q.take(True), q.take(False), q.take(False), q.take(True), q.take(True)]
+    assert taken == [(3, 7), (16, 20), (12, 16), (7, 11), (11, 12)]
+    assert q.take(True) is None and q.take(False) is None
+
+
+def test_hybrid_kernel_longer_than_the_source_box_in_z():
+    """kz = 15 > the 3 source planes: most kernel planes meet no source plane."""
+    a = np.zeros((12, 8, 9))
+    a[5:8] = random_activity((3, 8, 9), seed=2)
+    k = asymmetric_kernel((15, 3, 3))
+    out = convolve_dose(a, k, method="hybrid", dtype=np.float64, threads=2)
+    assert rel_err(out, naive_convolve(a, k)) <= F64_TOL
+
+
+def test_hybrid_on_the_public_maa_spect(maa_dir):
+    """Real data (tests/data/sirt-maa-sample): the Tc-99m MAA SPECT, negatives clipped, with
+    the real Y-90 kernel (11x7x7 on 4.4x4.4x2.5 mm): auto picks the hybrid path, within
+    1e-5 of the maximum of scipy's float64 result (float32) and 1e-12 (float64)."""
+    from netdose.io import read_image
+    from netdose.kernels import voxel_kernel
+
+    img = read_image(maa_dir / "patient_2_SPECT.nrrd")
+    a = np.clip(np.asarray(img.array, np.float32), 0.0, None)
+    k = voxel_kernel("Y-90", img.spacing_mm).values_mgy_per_mbq_s
+    assert k.shape == (11, 7, 7)
+    ref = scipy.signal.fftconvolve(a.astype(np.float64), k, mode="same")
+    plan = plan_convolution(a, k)
+    assert plan.method == "hybrid", plan.reason
+    assert plan.hybrid_cost_s < min(plan.fft_cost_s, plan.direct_cost_s)
+    assert rel_err(convolve_dose(a, k), ref) <= F32_TOL
+    assert rel_err(convolve_dose(a, k, method="hybrid", dtype=np.float64), ref) <= F64_TOL
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -358,6 +440,73 @@ def test_spectrum_cache_reuses_a_covering_padded_shape():
     assert rel_err(out, naive_convolve(b, k)) <= F32_TOL
 
 
+def test_hybrid_kernel_plane_spectra_are_cached_apart_from_3d_spectra(monkeypatch):
+    calls = []
+    original = cv._kernel_plane_spectra
+
+    def counting(*args, **kwargs):
+        calls.append(args[1:3])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cv, "_kernel_plane_spectra", counting)
+    a = random_activity((12, 13, 14), 0.8)
+    k = asymmetric_kernel((5, 5, 5))
+    assert not plan_convolution(a, k).hybrid_spectrum_cached
+    first = convolve_dose(a, k, method="hybrid")
+    assert len(calls) == 1 and spectrum_cache_info().misses == 1
+    plan = plan_convolution(a, k)
+    assert plan.hybrid_spectrum_cached and not plan.spectrum_cached
+    second = convolve_dose(3.0 * a, k, method="hybrid")
+    assert len(calls) == 1 and spectrum_cache_info().hits == 1
+    np.testing.assert_allclose(second, 3.0 * first, rtol=1e-6, atol=1e-6 * first.max())
+    # the 3-D spectrum of the same kernel and grid is another entry, and vice versa
+    convolve_dose(a, k, method="fft")
+    assert spectrum_cache_info().entries == 2 and spectrum_cache_info().misses == 2
+    assert plan_convolution(a, k).spectrum_cached
+    # float64 has its own plane spectra
+    convolve_dose(a, k, method="hybrid", dtype=np.float64)
+    assert len(calls) == 2
+    # a smaller (y, x) support reuses the cached, slightly larger planes (exact)
+    b = np.zeros_like(a)
+    b[:, 1:13, :] = a[:, 1:13, :]
+    out = convolve_dose(b, k, method="hybrid")
+    assert len(calls) == 2
+    assert rel_err(out, naive_convolve(b, k)) <= F32_TOL
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_fft_within_the_memory_budget_multiplies_the_kernel_spectrum_by_blocks(
+    monkeypatch, dtype
+):
+    """A full kernel spectrum that would not fit the call's memory budget next to the
+    source spectrum is multiplied in block by block; the spectrum is cached at the end when
+    it fits next to the result alone, and not at all when it does not."""
+    monkeypatch.setattr(cv, "_MEMORY_FLOOR_BYTES", 0)
+    monkeypatch.setattr(cv, "_BLOCK_BYTES", 2048)  # several blocks of frequency rows
+    a = np.zeros((14, 15, 16))
+    a[2:11, 3:12, 1:15] = random_activity((9, 9, 14), 0.8, seed=6)
+    k = asymmetric_kernel((7, 5, 9))
+    ref = naive_convolve(a, k)
+    tol = F32_TOL if dtype is np.float32 else F64_TOL
+    plan = plan_convolution(a, k, dtype=dtype)
+    pad = plan.padded_shape
+    spec_bytes = pad[0] * pad[1] * (pad[2] // 2 + 1) * 2 * np.dtype(dtype).itemsize
+    out_bytes = a.size * np.dtype(dtype).itemsize
+    # room for the result and one spectrum, not two: block products, then cached
+    budget = (spec_bytes + out_bytes + 1 - k.size * np.dtype(dtype).itemsize) / a.nbytes
+    monkeypatch.setattr(cv, "_MEMORY_BUDGET", budget)
+    assert rel_err(convolve_dose(a, k, method="fft", dtype=dtype), ref) <= tol
+    assert spectrum_cache_info().entries == 1 and spectrum_cache_info().misses == 1
+    assert rel_err(convolve_dose(a, k, method="fft", dtype=dtype), ref) <= tol
+    assert spectrum_cache_info().hits == 1
+    # no room even for that: block products every time, nothing cached
+    clear_spectrum_cache()
+    monkeypatch.setattr(cv, "_MEMORY_BUDGET", 0.0)
+    for _ in range(2):
+        assert rel_err(convolve_dose(a, k, method="fft", dtype=dtype), ref) <= tol
+    assert spectrum_cache_info().entries == 0
+
+
 def test_spectrum_cache_limit():
     a = random_activity((10, 10, 10))
     k = asymmetric_kernel((3, 3, 3))
@@ -372,11 +521,38 @@ def test_spectrum_cache_limit():
 
 
 # --------------------------------------------------------------------------- planning
-def test_choose_method_small_kernel_sparse_is_direct_large_kernel_dense_is_fft():
-    method, reason = choose_method((128, 128, 128), (7, 7, 7), nnz=5000)
+def test_choose_method_sparse_direct_short_kernel_hybrid_long_kernel_fft():
+    method, reason = choose_method((128, 128, 128), (7, 7, 7), nnz=500)
     assert method == "direct" and "estimated" in reason
-    method, reason = choose_method((128, 128, 128), (61, 61, 61), nnz=128**3)
+    # dense activity, kernel short in z (Y-90 on the MAA SPECT grid): hybrid
+    method, reason = choose_method((160, 128, 128), (11, 7, 7), nnz=800_000)
+    assert method == "hybrid" and "hybrid" in reason
+    method, _ = choose_method((200, 256, 256), (9, 11, 11), nnz=200 * 256 * 256)
+    assert method == "hybrid"
+    # long in z (Lu-177 with photons on a 2.5 mm grid; a 61^3 kernel): 3-D FFT
+    method, reason = choose_method((160, 128, 128), (83, 47, 47), nnz=800_000)
     assert method == "fft" and "FFT" in reason
+    method, reason = choose_method((128, 128, 128), (61, 61, 61), nnz=128**3)
+    assert method == "fft"
+    # a cached spectrum lowers that path's estimate
+    _, _, _, _, t_cold = cv._choose(
+        (64, 64, 64), (9, 9, 9), 64**3, runs=None, source_shape=None, kernel_taps=None,
+        dtype=np.float32, threads=1, spectrum_cached=False, hybrid_spectrum_cached=False,
+    )
+    _, _, _, _, t_warm = cv._choose(
+        (64, 64, 64), (9, 9, 9), 64**3, runs=None, source_shape=None, kernel_taps=None,
+        dtype=np.float32, threads=1, spectrum_cached=False, hybrid_spectrum_cached=True,
+    )
+    assert t_warm < t_cold
+
+
+@pytest.mark.parametrize("method", ["direct", "fft", "hybrid"])
+def test_plan_reports_a_requested_method(method):
+    a = random_activity((10, 12, 14), 0.5)
+    k = asymmetric_kernel((5, 3, 3))
+    plan = plan_convolution(a, k, method=method)
+    assert plan.method == method and plan.reason.startswith(f"{method}: requested")
+    assert min(plan.direct_cost_s, plan.fft_cost_s, plan.hybrid_cost_s) > 0
 
 
 def test_plan_reports_boxes_and_padding():
@@ -445,7 +621,13 @@ ERRORS = [
         r"kernel has 1 NaN.*\(0, 1, 2\)",
     ),
     ("kernel complex", _GOOD_A, _GOOD_K.astype(complex), {}, r"kernel must hold real numbers"),
-    ("method", _GOOD_A, _GOOD_K, {"method": "spline"}, r"method must be one of"),
+    (
+        "method",
+        _GOOD_A,
+        _GOOD_K,
+        {"method": "spline"},
+        r"method must be one of \('auto', 'direct', 'fft', 'hybrid'\)",
+    ),
     (
         "dtype int",
         _GOOD_A,
@@ -500,18 +682,22 @@ def test_python_bodies_of_the_numba_kernels():
     a = rng.random((4, 5, 6)).astype(np.float32)
     a[a < 0.4] = 0.0
     a[1, 2, 3] = -0.5
-    istat_jit, fstat_jit, counts_jit = cv._scan(a, 2, 2)
-    istat_py, fstat_py, counts_py = cv._scan.py_func(a, 2, 2)
-    np.testing.assert_array_equal(istat_jit, istat_py)
-    np.testing.assert_array_equal(fstat_jit, fstat_py)
-    np.testing.assert_array_equal(counts_jit, counts_py)
-    one_i, one_f, counts = np.zeros(9, np.int64), np.zeros(2), np.zeros(4 * 5, np.int64)
-    cv._scan_slab.py_func(a, 0, 4, 2, one_i, one_f, counts)
-    assert one_i[1] == 1 and one_f[0] == np.float32(-0.5)
+    itype, absmask, expmask = cv._FLOAT_BITS[a.dtype]
+    bits = a.view(itype)
+    istat_jit, imax_jit, counts_jit = cv._scan(bits, absmask, expmask, 2, 2)
+    one_i, one_m, counts = np.zeros(9, np.int64), np.zeros(1, itype), np.zeros(4 * 5, np.int64)
+    cv._scan_slab.py_func(bits, absmask, expmask, 0, 4, 2, one_i, one_m, counts)
+    np.testing.assert_array_equal(one_i[:3], istat_jit[:, :3].sum(axis=0))
+    assert one_i[1] == 1 and one_i[0] == 0
+    assert one_m.view(np.float32)[0] == a.max() and imax_jit.max() == one_m[0]
     np.testing.assert_array_equal(counts, counts_jit)
+    nan_inf = a.copy()
+    nan_inf[0, 0, 0], nan_inf[3, 4, 5] = np.nan, -np.inf
+    istat = cv._scan(nan_inf.view(itype), absmask, expmask, 2, 1)[0]
+    assert istat[0, 0] == 2
 
     a[1, 2, 3] = 0.0
-    counts = cv._scan(a, 2, 2)[2]
+    counts = cv._scan(a.view(itype), absmask, expmask, 2, 2)[2]
     ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     runs_jit = cv._fill_runs(a, 2, ptr, 2)
     runs_py = cv._fill_runs.py_func(a, 2, ptr, 2)
@@ -537,7 +723,7 @@ def test_python_bodies_of_the_numba_kernels():
     b = rng.random((4, 5, 24)).astype(np.float32)
     b[b < 0.3] = 0.0
     b[:, :, 9:13] = 0.0  # a gap of 4 zeros: two runs in every row with gap 2
-    counts = cv._scan(b, 2, 2)[2]
+    counts = cv._scan(b.view(itype), absmask, expmask, 2, 2)[2]
     ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     lo, hi, _ = cv._fill_runs(b, 2, ptr, 2)
     k = asymmetric_kernel((3, 3, 7)).astype(np.float32)
@@ -567,3 +753,38 @@ def test_python_bodies_of_the_numba_kernels():
     cv._flush.py_func(dst, src, 1, 4)
     np.testing.assert_array_equal(dst, [0, 1, 2, 3, 0])
     np.testing.assert_array_equal(src, [0, 0, 0, 0, 4])
+
+    # the hybrid path's workers: planar ring, z-sum, crop
+    npts, w = 6, 4
+    blk = (rng.random((3, npts)) + 1j * rng.random((3, npts))).astype(np.complex64)
+    ring_jit = np.zeros((2, w, npts), np.float32)
+    ring_py = np.zeros((2, w, npts), np.float32)
+    cv._to_planar(blk.view(np.float32), ring_jit, 5)  # planes 5, 6, 7 -> slots 1, 2, 3
+    cv._to_planar.py_func(blk.view(np.float32), ring_py, 5)
+    np.testing.assert_array_equal(ring_jit, ring_py)
+    np.testing.assert_array_equal(ring_jit[0, [1, 2, 3]], blk.real)
+    np.testing.assert_array_equal(ring_jit[1, [1, 2, 3]], blk.imag)
+
+    kz, cz, s, b = 3, 1, 2, 4  # source planes 0:4 sit at output planes 2:6
+    src = (rng.random((b, npts)) + 1j * rng.random((b, npts))).astype(np.complex128)
+    kern = (rng.random((kz, npts)) + 1j * rng.random((kz, npts))).astype(np.complex128)
+    ring = np.zeros((2, b, npts))
+    cv._to_planar(src.view(np.float64), ring, 0)
+    expected = np.zeros((8, npts), np.complex128)
+    for zo in range(8):
+        for dz in range(kz):
+            q = zo - dz + cz - s
+            if 0 <= q < b:
+                expected[zo] += kern[dz] * src[q]
+    for func in (cv._zsum, cv._zsum.py_func):
+        out = np.zeros((8, npts), np.complex128)
+        func(ring, kern.real.copy(), kern.imag.copy(), s, b, cz, 0, out.view(np.float64))
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+
+    real = rng.random((2, 3, 9)) - 0.5
+    for func in (cv._crop, cv._crop.py_func):
+        for clip in (False, True):
+            dst = np.full((2, 3, 5), 7.0)
+            func(dst, real, 2, clip)
+            want = real[:, :, 2:7]
+            np.testing.assert_array_equal(dst, np.maximum(want, 0.0) if clip else want)

@@ -225,7 +225,7 @@ def dose_dvk(
     ct: Image | None = None,
     ct_name: str = "CT",
     components: Sequence[str] | None = None,
-    convolution: Literal["auto", "direct", "fft"] = "auto",
+    convolution: Literal["auto", "direct", "fft", "hybrid"] = "auto",
 ) -> DoseResult:
     """Dose-voxel-kernel convolution: D = (Ã ⊛ K) · ρ_kernel / ρ(voxel).
 
@@ -243,7 +243,7 @@ def dose_dvk(
     components : sequence of str, optional
         Kernel components (``"electrons"``, ``"photons"``); default as
         :func:`netdose.kernels.voxel_kernel` chooses for the nuclide.
-    convolution : {"auto", "direct", "fft"}
+    convolution : {"auto", "direct", "fft", "hybrid"}
         Convolution path (netdose.kernels.convolve).
     """
     from netdose.kernels import voxel_kernel
