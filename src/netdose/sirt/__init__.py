@@ -15,6 +15,17 @@ from netdose.sirt.decay import (
     vial_activity_to_order,
 )
 from netdose.sirt.extrahepatic import ExtrahepaticReport, Finding, check_extrahepatic
+from netdose.sirt.predict import (
+    PostTreatmentDose,
+    PredictedDose,
+    VoxelPlan,
+    compare_with_plan,
+    compartment_metrics,
+    post_treatment_dose,
+    predicted_dose,
+    scale_maa_to_activity,
+    voxel_plan,
+)
 from netdose.sirt.prescription import (
     DO_NOT_TREAT,
     TREAT,
@@ -36,6 +47,15 @@ from netdose.sirt.prescription import (
 from netdose.sirt.shunt import LsfResult, lsf_planar, lsf_planar_images, lsf_spect
 
 __all__ = [
+    "PostTreatmentDose",
+    "PredictedDose",
+    "VoxelPlan",
+    "compare_with_plan",
+    "compartment_metrics",
+    "post_treatment_dose",
+    "predicted_dose",
+    "scale_maa_to_activity",
+    "voxel_plan",
     "ExtrahepaticReport",
     "Finding",
     "check_extrahepatic",
