@@ -24,6 +24,7 @@ from netdose.sirt.predict import (
     post_treatment_dose,
     predicted_dose,
     scale_maa_to_activity,
+    tumour_to_normal_ratio,
     voxel_plan,
 )
 from netdose.sirt.prescription import (
@@ -55,6 +56,7 @@ __all__ = [
     "post_treatment_dose",
     "predicted_dose",
     "scale_maa_to_activity",
+    "tumour_to_normal_ratio",
     "voxel_plan",
     "ExtrahepaticReport",
     "Finding",

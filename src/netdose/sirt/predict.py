@@ -400,6 +400,39 @@ def _scaled(
     return out, k, in_mask
 
 
+def tumour_to_normal_ratio(maa_counts: Image, tumour_mask: MaskLike, normal_mask: MaskLike) -> float:
+    """Tumour-to-normal ratio for the partition model: the ratio of MAA counts per mL (a
+    concentration ratio) in the tumour and in the perfused normal liver.
+
+    Parameters
+    ----------
+    maa_counts : Image
+        MAA SPECT counts, shape (z, y, x), ≥ 0.
+    tumour_mask, normal_mask : Image or NamedMask
+        Masks on the SPECT grid (several tumours: pass their union).
+
+    Returns
+    -------
+    float
+        TNR = (C_tumour / V_tumour) / (C_normal / V_normal).
+    """
+    counts = _check_counts(maa_counts, "the MAA SPECT")
+    arr = np.asarray(counts.array, dtype=np.float64)
+    means = []
+    for what, mask_like in (("tumour", tumour_mask), ("normal liver", normal_mask)):
+        name = str(getattr(mask_like, "name", None) or what)
+        m = np.asarray(_mask_image(mask_like, name, counts, "the MAA SPECT").array, dtype=bool)
+        if not m.any():
+            raise InputError(f"{what} mask {name!r} is empty on the MAA SPECT grid.")
+        means.append(float(arr[m].mean()))
+    if not means[1] > 0.0:
+        raise InputError(
+            "the MAA SPECT has no counts in the normal-liver mask: the tumour-to-normal ratio is "
+            "undefined (is the mask the perfused normal liver?)."
+        )
+    return means[0] / means[1]
+
+
 # =========================================================================== prediction
 def predicted_dose(
     maa_counts: Image,
