@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests with a fixed seed so that a submission's result is reproducible
+# (locally they stay randomised and keep exploring; a failure prints the example to add).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -258,3 +258,10 @@ def test_dvh_is_frozen_and_read_only():
         h.mean_gy = 0.0  # type: ignore[misc]
     with pytest.raises(ValueError):
         h.doses_gy[0] = 1.0
+
+
+def test_dvh_of_a_denormal_dose_does_not_fail():
+    # Found by hypothesis: a maximum of 5e-324 Gy made the bin-width logarithm fail.
+    dose = _img(np.array([5e-324]).reshape(1, 1, 1))
+    h = dvh(dose, _img(np.ones((1, 1, 1), bool)))
+    assert h.max_gy == 5e-324 and h.d(50.0) == 5e-324

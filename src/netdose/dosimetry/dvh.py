@@ -78,9 +78,17 @@ _D_CONVENTION = (
 _V_CONVENTION = "V(x): percentage of volume with dose >= x Gy (inclusive); no interpolation"
 
 
+#: Below this maximum dose (Gy) the curve uses the default 1 Gy bins (see _nice_width).
+_MIN_BINNED_DOSE_GY: float = 1.0e-12
+
+
 def _nice_width(max_dose: float, n: int = MAX_CURVE_POINTS) -> float:
-    """Smallest width 1, 2 or 5 x 10^k with max_dose / width <= n (1 Gy if max <= 0)."""
-    if not max_dose > 0.0:
+    """Smallest width 1, 2 or 5 x 10^k with max_dose / width <= n (1 Gy if max <= 0).
+
+    Maxima below :data:`_MIN_BINNED_DOSE_GY` (no physical meaning; 1e-300 would underflow
+    the width) get the 1 Gy default too: only the plotted curve is binned, Dx/Vx are exact.
+    """
+    if not max_dose > _MIN_BINNED_DOSE_GY:
         return 1.0
     raw = max_dose / n
     k = math.floor(math.log10(raw))
