@@ -227,3 +227,12 @@ def test_from_sitk_refuses_vector_and_2d_images():
         Image.from_sitk(sitk.Image([3, 3, 3], sitk.sitkVectorUInt8, 2))
     with pytest.raises(InputError, match="3-D"):
         Image.from_sitk(sitk.Image([3, 3], sitk.sitkFloat32))
+
+
+def test_require_non_negative_names_the_image_voxel_and_fix():
+    arr = np.zeros((2, 3, 4), dtype=np.float32)
+    arr[1, 2, 0] = -0.25
+    img = Image(arr, (1, 1, 1))
+    with pytest.raises(InputError, match=r"spect has 1 negative voxel\(s\) \(minimum -0.25 Bq/mL, first at index \(x,y,z\) \(0, 2, 1\)\); clip"):
+        img.require_non_negative("spect", unit="Bq/mL", fix="; clip it")
+    img.with_array(np.abs(arr)).require_non_negative("spect")

@@ -280,6 +280,19 @@ class Image:
                     "explicitly before passing the image to netdose."
                 )
 
+    def require_non_negative(self, name: str = "image", *, unit: str = "", fix: str = "") -> None:
+        """Raise :class:`InputError` if any voxel is negative; the message gives the count,
+        the minimum (in ``unit``), the first voxel and then ``fix``."""
+        neg = self.array < 0
+        n_neg = int(np.count_nonzero(neg))
+        if n_neg:
+            first = tuple(int(v) for v in np.argwhere(neg)[0][::-1])
+            minimum = f"{float(self.array.min()):.6g}" + (f" {unit}" if unit else "")
+            raise InputError(
+                f"{name} has {n_neg} negative voxel(s) (minimum {minimum}, first at index "
+                f"(x,y,z) {first}){fix}"
+            )
+
     def overlaps(self, other: Image) -> bool:
         """True when the fields of view of the two images intersect (bounding-box test)."""
         a = other.continuous_index(self.corners_lps())

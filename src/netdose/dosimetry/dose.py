@@ -91,15 +91,12 @@ class DoseResult:
 
 def _check_activity(image: Image, name: str) -> None:
     image.require_finite(name)
-    arr = image.array
-    n_neg = int(np.count_nonzero(arr < 0))
-    if n_neg:
-        raise InputError(
-            f"{name} has {n_neg} negative voxel(s) (most negative {float(arr.min()):.6g}). "
-            "Activity cannot be negative; reconstructed SPECT often has small negative values: "
-            "clip them explicitly (e.g. np.clip(a, 0, None), or --clip-negative on the "
-            "command line) if you accept that."
-        )
+    image.require_non_negative(
+        name,
+        fix=". Activity cannot be negative; reconstructed SPECT often has small negative "
+        "values: clip them explicitly (e.g. np.clip(a, 0, None), or --clip-negative on the "
+        "command line) if you accept that.",
+    )
 
 
 def time_integrated_activity_bq_s(

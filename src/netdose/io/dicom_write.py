@@ -501,15 +501,10 @@ def _numeric(image: Image, what: str) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def _require_non_negative(arr: np.ndarray, what: str, unit: str) -> None:
-    n_neg = int(np.count_nonzero(arr < 0))
-    if n_neg:
-        first = tuple(int(v) for v in np.argwhere(arr < 0)[0][::-1])
-        raise InputError(
-            f"{what} has {n_neg} negative voxel(s) (minimum {arr.min():.6g} {unit}, first at "
-            f"index (x,y,z) {first}); an activity or a count is >= 0. Clip the reconstruction "
-            "explicitly (e.g. numpy.clip(..., 0, None)) if that is intended."
-        )
+_NON_NEGATIVE_FIX = (
+    "; an activity or a count is >= 0. Clip the reconstruction explicitly (e.g. "
+    "numpy.clip(..., 0, None)) if that is intended."
+)
 
 
 def _positive(value: float, what: str, unit: str) -> float:
@@ -1079,7 +1074,11 @@ def write_pt_series(
         acquisition; an unknown decay correction; bad text, UID or folder arguments.
     """
     arr = _numeric(image_bq_ml, "the PET activity concentration (Bq/mL)")
-    _require_non_negative(arr, "the PET activity concentration", "Bq/mL")
+    image_bq_ml.require_non_negative(
+        "the PET activity concentration",
+        unit="Bq/mL",
+        fix=_NON_NEGATIVE_FIX,
+    )
     name = _nuclide_name(nuclide)
     if name not in PET_RADIONUCLIDES:
         raise InputError(
@@ -1335,7 +1334,7 @@ def write_nm_series(
     if quantity not in ("activity_bq_ml", "counts"):
         raise InputError(f"quantity must be 'activity_bq_ml' or 'counts'; got {quantity!r}.")
     unit = "Bq/mL" if quantity == "activity_bq_ml" else "counts"
-    _require_non_negative(arr, "the SPECT image", unit)
+    image.require_non_negative("the SPECT image", unit=unit, fix=_NON_NEGATIVE_FIX)
     name = _nuclide_name(nuclide)
     if protocol is None:
         if name not in SPECT_PROTOCOLS:

@@ -125,14 +125,12 @@ def _check_dose(dose_gy: Image) -> np.ndarray:
         raise InputError("dose must be real-valued (Gy); got a complex array.")
     dose_gy.require_finite("the dose map (RT Dose cannot store NaN or infinity)")
     arr = arr.astype(np.float64, copy=False)
-    n_neg = int(np.count_nonzero(arr < 0))
-    if n_neg:
-        first = tuple(int(v) for v in np.argwhere(arr < 0)[0][::-1])
-        raise InputError(
-            f"the dose map has {n_neg} negative voxel(s) (minimum {arr.min():.6g} Gy, first at "
-            f"index (x,y,z) {first}); a physical dose is >= 0. Check the activity map (negative "
-            "reconstructed values?) and clip explicitly if that is intended."
-        )
+    dose_gy.require_non_negative(
+        "the dose map",
+        unit="Gy",
+        fix="; a physical dose is >= 0. Check the activity map (negative reconstructed "
+        "values?) and clip explicitly if that is intended.",
+    )
     return arr
 
 
