@@ -16,6 +16,7 @@ import typer
 
 from netdose.errors import LimitExceeded, NetdoseError
 from netdose_cli import commands_basic, commands_dose, commands_phantom  # noqa: F401  (register)
+from netdose_cli import commands_sirt  # noqa: F401  (register)
 from netdose_cli._app import app, err_console
 
 __all__ = ["app", "main"]
