@@ -112,7 +112,8 @@ def check_cmd(
     """Safety checks alone: lung shunt (SPECT and planar), lung dose at --activity-gbq, and
     extrahepatic/GI deposition. Exit 3 when a finding blocks."""
     from netdose.io.atomic import atomic_write_text
-    from netdose.sirt.plan import _dump, load_plan, run_check
+    from netdose.io.runfiles import dump_json
+    from netdose.sirt.plan import load_plan, run_check
 
     with run("sirt check", plan_file=plan_file, out=out, activity_gbq=activity_gbq) as prov:
         spec = load_plan(plan_file)
@@ -128,7 +129,7 @@ def check_cmd(
         if out is not None:
             body = {**summary, "provenance": prov.to_dict()}
             files = write_outputs(out, lambda d: {"report_json": atomic_write_text(
-                d / "check.json", _dump(body))})
+                d / "check.json", dump_json(body))})
     if as_json:
         emit_json({**summary, "outputs": {k: str(v) for k, v in files.items()}})
     else:

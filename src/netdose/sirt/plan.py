@@ -23,12 +23,9 @@ quantitative bremsstrahlung SPECT and compare with a plan report.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as _dt
-import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -41,8 +38,17 @@ from netdose.errors import InputError
 from netdose.image import Image, resample
 from netdose.io import read_image
 from netdose.io.atomic import atomic_write_text
-from netdose.io.masks import MaskSet, NamedMask, combine, load_masks
+from netdose.io.masks import MaskSet, NamedMask
 from netdose.io.rtdose import write_rtdose
+from netdose.io.runfiles import (
+    MaskFile,
+    dump_json,
+    dvh_csv,
+    jsonable,
+    load_mask_files,
+    mask_files,
+    union,
+)
 from netdose.io.tomlfile import Table, load_toml
 from netdose.io.volume import write_volume
 from netdose.sirt import prescription as rx
@@ -89,14 +95,6 @@ _DENSITY_CT_NOTE = "CT HU -> density by Schneider et al. 2000 (netdose.dosimetry
 
 
 # =========================================================================== plan spec
-@dataclasses.dataclass(frozen=True)
-class MaskFile:
-    """One segmentation file of the plan: ``path`` and how label values are named."""
-
-    path: Path
-    labels: Path | str | None
-
-
 @dataclasses.dataclass(frozen=True)
 class PlanSpec:
     """A validated SIRT plan file (see docs/sirt-plan.md for every key).
@@ -159,23 +157,7 @@ def _names(table: Table, key: str, *, required: bool = False) -> tuple[str, ...]
 
 
 def _mask_files(root: Table) -> tuple[MaskFile, ...]:
-    files = []
-    for t in root.tables("masks"):
-        path = t.path("file", required=True)
-        assert path is not None
-        labels_raw = t.string("labels")
-        labels: Path | str | None = None
-        if labels_raw is not None:
-            if labels_raw.lower() == "totalsegmentator":
-                labels = "totalsegmentator"
-            else:
-                labels = t.path("labels", required=True)
-        t.finish()
-        files.append(MaskFile(path, labels))
-    if not files:
-        raise root.error("masks", "at least one [[masks]] table with a segmentation file is "
-                         "required (the liver must be segmented).")
-    return tuple(files)
+    return tuple(mf for mf, _ in mask_files(root))
 
 
 def _constants(root: Table) -> SirtConstants:
@@ -446,15 +428,6 @@ def _read_maa(spec_path: Path, series: str | None, negative: str, notes: list[st
     return img.with_array(arr)
 
 
-def _union(masks: MaskSet, names: Sequence[str], new_name: str, where: str) -> NamedMask:
-    try:
-        if len(names) == 1:
-            return masks[names[0]]
-        return combine(masks, names, new_name)
-    except InputError as exc:
-        raise InputError(f"{where}: {exc}") from None
-
-
 def _load_inputs(spec: PlanSpec) -> _Inputs:
     notes: list[str] = []
     not_checked: list[str] = []
@@ -477,35 +450,16 @@ def _load_inputs(spec: PlanSpec) -> _Inputs:
             f"{spec.constants.tissue_density_g_ml:g} g/mL and the lung mass is not from the "
             "patient's CT"
         )
-    sets: list[NamedMask] = []
-    for mf in spec.mask_files:
-        names: Any = mf.labels
-        if isinstance(mf.labels, Path):
-            try:
-                raw = json.loads(mf.labels.read_text(encoding="utf-8"))
-                names = {int(k): str(v) for k, v in raw.items()}
-            except (ValueError, AttributeError) as exc:
-                raise InputError(
-                    f"{mf.labels}: not a JSON object of label value -> name ({exc})."
-                ) from None
-        ms = load_masks(mf.path, maa, names=names)
-        for m in ms.values():
-            if any(m.name == s.name for s in sets):
-                raise InputError(
-                    f"{mf.path}: mask {m.name!r} is also in another segmentation file of the "
-                    "plan; names must be unique across [[masks]] files."
-                )
-            sets.append(m)
-    masks = MaskSet(sets, source=", ".join(str(mf.path) for mf in spec.mask_files))
+    masks = load_mask_files(list(spec.mask_files), maa)
     where = f"{spec.file}: compartments"
-    liver = _union(masks, spec.liver, LIVER, f"{where}.liver")
-    perfused = _union(masks, spec.perfused, PERFUSED, f"{where}.perfused") if spec.perfused \
+    liver = union(masks, spec.liver, LIVER, f"{where}.liver")
+    perfused = union(masks, spec.perfused, PERFUSED, f"{where}.perfused") if spec.perfused \
         else liver
     comps: dict[str, Image] = {LIVER: liver.mask, PERFUSED: perfused.mask}
     tumour_parts: dict[str, Image] = {}
     if spec.tumours:
         for name in spec.tumours:
-            tumour_parts[name] = _union(masks, [name], name, f"{where}.tumours").mask
+            tumour_parts[name] = union(masks, [name], name, f"{where}.tumours").mask
         tum = np.any([m.array for m in tumour_parts.values()], axis=0)
         outside = tum & ~perfused.mask.array
         if outside.any():
@@ -515,7 +469,7 @@ def _load_inputs(spec: PlanSpec) -> _Inputs:
             )
         comps[TUMOUR] = maa.with_array(tum & perfused.mask.array)
     if spec.normal:
-        comps[NORMAL] = _union(masks, spec.normal, NORMAL, f"{where}.normal").mask
+        comps[NORMAL] = union(masks, spec.normal, NORMAL, f"{where}.normal").mask
     elif TUMOUR in comps:
         comps[NORMAL] = maa.with_array(perfused.mask.array & ~comps[TUMOUR].array)
         notes.append("perfused normal liver = perfused volume minus the tumour masks.")
@@ -526,12 +480,12 @@ def _load_inputs(spec: PlanSpec) -> _Inputs:
         if not img.array.any():
             raise InputError(f"{where}: the {key} compartment is empty on the MAA SPECT grid; "
                              "check the mask names and that the masks belong to this study.")
-    lung_parts = [_union(masks, [n], n, f"{where}.lungs") for n in spec.lungs]
+    lung_parts = [union(masks, [n], n, f"{where}.lungs") for n in spec.lungs]
     used = set(spec.liver) | set(spec.perfused or ()) | set(spec.tumours) | \
         set(spec.normal or ()) | set(spec.lungs)
     organ_names = spec.organs if spec.organs is not None else tuple(
         n for n in masks.names if n not in used)
-    organs = {n: _union(masks, [n], n, f"{where}.organs") for n in organ_names}
+    organs = {n: union(masks, [n], n, f"{where}.organs") for n in organ_names}
     for lp in lung_parts:
         organs.setdefault(lp.name, lp)
     return _Inputs(maa, ct, masks, comps, tumour_parts, organs, lung_parts, notes, not_checked)
@@ -613,25 +567,6 @@ class PlanReport:
         return self.status == "do not treat"
 
 
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not isinstance(getattr(value, f.name), Image)}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
 def _mass_kg(mask: Image, spec: PlanSpec, density: Image | None) -> float:
     if density is not None and spec.dose_density == "ct":
         return float(np.sum(density.array[mask.array], dtype=np.float64)
@@ -673,19 +608,19 @@ def _prescribe(method: str, spec: PlanSpec, inp: _Inputs, lsf: float, masses: di
                          perfused_mass_kg=masses[PERFUSED],
                          tumour_mass_kg=masses.get(TUMOUR) if TUMOUR in masses else None,
                          tnr=tnr if TUMOUR in masses else None, **common)
-        out = _jsonable(p)
+        out = jsonable(p)
         out["tumour_fraction_source"] = how
         return out
     if method == "mird":
         p = rx.mird_single_compartment(spec.mird_target_dose_gy or 0.0, masses[PERFUSED], lsf,
                                        device=spec.device, **common)
-        return _jsonable(p)
+        return jsonable(p)
     if method == "partition":
         p = rx.partition(tumour_dose_gy=spec.partition_tumour_dose_gy,
                          normal_dose_gy=spec.partition_normal_dose_gy,
                          tumour_mass_kg=masses[TUMOUR], normal_mass_kg=masses[NORMAL],
                          tnr=tnr or 0.0, lsf=lsf, device=spec.device, **common)
-        return _jsonable(p)
+        return jsonable(p)
     raise AssertionError(method)  # pragma: no cover
 
 
@@ -722,8 +657,8 @@ def _voxel(spec: PlanSpec, inp: _Inputs, lsf: float, lung_mass: float | None,
         "cumulative_lung_dose_gy": vp.cumulative_lung_dose_gy,
         "lung_mass_kg": vp.lung_mass_kg,
         "dose_per_gbq": vp.dose_per_gbq,
-        "constraints": _jsonable(vp.plan),
-        "metrics_at_activity": _jsonable(vp.metrics),
+        "constraints": jsonable(vp.plan),
+        "metrics_at_activity": jsonable(vp.metrics),
         "warnings": list(vp.warnings),
     }
 
@@ -819,7 +754,7 @@ def run_plan(spec: PlanSpec) -> PlanReport:
         order = vial_activity_to_order(activity, spec.vial["injection_datetime"],
                                        spec.vial["calibration_datetime"],
                                        spec.vial["expected_residual_fraction"])
-        vial = _jsonable(order)
+        vial = jsonable(order)
     status, reasons = _status(block, _safety_not_checked(not_checked))
     summary = {
         "format": "netdose-sirt-plan-report",
@@ -850,7 +785,7 @@ def run_plan(spec: PlanSpec) -> PlanReport:
         "plan_file": str(spec.file),
     }
     source = spec.maa_path if spec.maa_path.is_dir() else None
-    return PlanReport(status, tuple(reasons), activity, predicted, dvhs, _jsonable(summary),
+    return PlanReport(status, tuple(reasons), activity, predicted, dvhs, jsonable(summary),
                       source)
 
 
@@ -876,7 +811,7 @@ def run_check(spec: PlanSpec, activity_gbq: float | None = None) -> dict[str, An
                                    constants=spec.constants)
         block.extend(chk.reasons)
         lung = {"activity_gbq": activity_gbq, "mean": d, "mass_kg": lm, "mass_source": how,
-                **_jsonable(chk)}
+                **jsonable(chk)}
     elif activity_gbq is None:
         not_checked.append("no activity given (--activity-gbq): lung dose not computed")
     kwargs: dict[str, Any] = {}
@@ -889,7 +824,7 @@ def run_check(spec: PlanSpec, activity_gbq: float | None = None) -> dict[str, An
     not_checked.extend(eh.not_checked)
     block.extend(f"extrahepatic: {f.message}" for f in eh.blocking)
     status, reasons = _status(block, _safety_not_checked(not_checked))
-    return _jsonable({
+    return jsonable({
         "format": "netdose-sirt-check-report", "version": FORMAT_VERSION,
         "status": status, "reasons": reasons, "patient": {"id": spec.patient_id},
         "device": spec.device,
@@ -901,20 +836,6 @@ def run_check(spec: PlanSpec, activity_gbq: float | None = None) -> dict[str, An
 
 
 # =========================================================================== outputs
-def _dvh_csv(dvhs: Mapping[str, DVH]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(("compartment", "dose_gy", "volume_pct", "volume_ml"))
-    for name, h in dvhs.items():
-        for row in h.to_csv_rows()[1:]:
-            writer.writerow((name, *row))
-    return buf.getvalue()
-
-
-def _dump(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
-
-
 def write_plan_outputs(report: PlanReport, out_dir: str | Path,
                        provenance: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write ``plan.json``, ``predicted_dose.nii.gz``, ``predicted_dose_rtdose.dcm`` and
@@ -927,12 +848,12 @@ def write_plan_outputs(report: PlanReport, out_dir: str | Path,
         files["dose_rtdose"] = write_rtdose(
             report.predicted.dose_gy, out / "predicted_dose_rtdose.dcm",
             source=report.source_dicom, description="netdose SIRT predicted Y-90 dose (MAA)")
-        files["dvh_csv"] = atomic_write_text(out / "dvh.csv", _dvh_csv(report.dvhs))
+        files["dvh_csv"] = atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs))
     body = dict(report.summary)
     body["outputs"] = {k: str(v) for k, v in files.items()}
     if provenance is not None:
         body["provenance"] = dict(provenance)
-    files["report_json"] = atomic_write_text(out / "plan.json", _dump(body))
+    files["report_json"] = atomic_write_text(out / "plan.json", dump_json(body))
     return files
 
 
@@ -1059,15 +980,8 @@ def run_post(spec: PostSpec) -> PostReport:
                 raise InputError(f"{spec.ct_path}: the CT is not on the Y-90 image grid; set "
                                  "resample = true in [ct].")
             ct = resample(ct, img, "linear", fill_value=-1000.0)
-    sets: list[NamedMask] = []
-    for mf in spec.mask_files:
-        names: Any = mf.labels
-        if isinstance(mf.labels, Path):
-            names = {int(k): str(v) for k, v in
-                     json.loads(mf.labels.read_text(encoding="utf-8")).items()}
-        sets.extend(load_masks(mf.path, img, names=names).values())
-    masks = MaskSet(sets)
-    comps = {k: _union(masks, v, k, f"{spec.file}: compartments.{k}").mask
+    masks = load_mask_files(list(spec.mask_files), img)
+    comps = {k: union(masks, v, k, f"{spec.file}: compartments.{k}").mask
              for k, v in spec.compartments.items()}
     post = post_treatment_dose(img, scan_datetime=spec.scan_datetime,
                                implant_datetime=spec.implant_datetime, masks=comps,
@@ -1086,7 +1000,7 @@ def run_post(spec: PostSpec) -> PostReport:
         if not comparison:
             notes.append("no compartment of the post-treatment file has the same name as one "
                          "of the plan (perfused, tumour, normal, liver, ...): nothing compared.")
-    summary = _jsonable({
+    summary = jsonable({
         "format": "netdose-sirt-post-report", "version": FORMAT_VERSION,
         "patient": {"id": spec.patient_id}, "modality": spec.modality,
         "activity_at_implant_gbq": post.activity_at_implant_gbq,
@@ -1109,11 +1023,11 @@ def write_post_outputs(report: PostReport, out_dir: str | Path,
         "dose_rtdose": write_rtdose(report.post.dose_gy, out / "delivered_dose_rtdose.dcm",
                                     dose_summation_type="RECORD",
                                     description="netdose SIRT delivered Y-90 dose"),
-        "dvh_csv": atomic_write_text(out / "dvh.csv", _dvh_csv(report.dvhs)),
+        "dvh_csv": atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs)),
     }
     body = dict(report.summary)
     body["outputs"] = {k: str(v) for k, v in files.items()}
     if provenance is not None:
         body["provenance"] = dict(provenance)
-    files["report_json"] = atomic_write_text(out / "post.json", _dump(body))
+    files["report_json"] = atomic_write_text(out / "post.json", dump_json(body))
     return files
