@@ -15,8 +15,14 @@ from collections.abc import Sequence
 import typer
 
 from netdose.errors import LimitExceeded, NetdoseError
-from netdose_cli import commands_basic, commands_dose, commands_phantom  # noqa: F401  (register)
-from netdose_cli import commands_sirt  # noqa: F401  (register)
+from netdose_cli import (  # noqa: F401  (importing registers the commands)
+    commands_basic,
+    commands_dose,
+    commands_phantom,
+    commands_response,
+    commands_sirt,
+    commands_suv,
+)
 from netdose_cli._app import app, err_console
 
 __all__ = ["app", "main"]
