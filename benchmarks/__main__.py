@@ -25,6 +25,8 @@ BENCHMARKS: list[tuple[str, str, dict[str, Any], str]] = [
      "dose convolution vs scipy.signal.fftconvolve (float64 and float32)"),
     ("kernels", "benchmarks.bench_kernels", {"repeats": 5},
      "dose voxel kernel generation (new spacing) and cache load"),
+    ("voxel_fit", "benchmarks.bench_voxel_fit", {"repeats": 3},
+     "per-voxel mono-exponential TIA fit (Numba) vs scipy curve_fit per voxel"),
     ("accuracy", "benchmarks.bench_accuracy", {},
      "dose on the public phantoms against independent references; phantom generation time"),
 ]

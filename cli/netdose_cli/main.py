@@ -18,7 +18,9 @@ from netdose.errors import LimitExceeded, NetdoseError
 from netdose_cli import (  # noqa: F401  (importing registers the commands)
     commands_basic,
     commands_dose,
+    commands_measure,
     commands_phantom,
+    commands_prrt,
     commands_response,
     commands_sirt,
     commands_suv,
