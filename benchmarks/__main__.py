@@ -27,6 +27,8 @@ BENCHMARKS: list[tuple[str, str, dict[str, Any], str]] = [
      "dose voxel kernel generation (new spacing) and cache load"),
     ("voxel_fit", "benchmarks.bench_voxel_fit", {"repeats": 3},
      "per-voxel mono-exponential TIA fit (Numba) vs scipy curve_fit per voxel"),
+    ("prrt", "benchmarks.bench_prrt", {"repeats": 1},
+     "whole PRRT cycle time; organ TIA/dose recovery noise-free, blurred, blurred + noise"),
     ("accuracy", "benchmarks.bench_accuracy", {},
      "dose on the public phantoms against independent references; phantom generation time"),
 ]
@@ -110,6 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         results["benchmarks"][name] = {"description": description, "seconds": elapsed, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.only and args.out.exists():
+        # A partial run updates its benchmarks and keeps the others' last results.
+        try:
+            previous = json.loads(args.out.read_text(encoding="utf-8"))
+            merged = dict(previous.get("benchmarks", {}))
+            merged.update(results["benchmarks"])
+            results["benchmarks"] = merged
+        except (OSError, ValueError):
+            pass
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, args.out)

@@ -87,7 +87,16 @@ def plan_cmd(
         prov.add_constants(spec.constants.as_dict())
         with prov.timer("plan"):
             report = run_plan(spec)
-        files = write_outputs(out, lambda d: write_plan_outputs(report, d, prov.to_dict()))
+        from netdose.report.sirt import write_sirt_plan_report
+
+        def _write(d: Path) -> dict[str, Path]:
+            written = write_plan_outputs(report, d, prov.to_dict())
+            written["report_html"] = write_sirt_plan_report(
+                report, spec, d / "report.html", provenance=prov.to_dict())
+            return written
+
+        with prov.timer("report"):
+            files = write_outputs(out, _write)
         prov.outputs.extend(str(p) for p in files.values())
     if as_json:
         emit_json({**report.summary, "outputs": {k: str(v) for k, v in files.items()}})

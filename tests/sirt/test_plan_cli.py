@@ -79,7 +79,9 @@ def test_maa_sample_example_plan_completes_and_states_what_it_could_not_check(tm
     rows = (out / "dvh.csv").read_text().splitlines()
     assert rows[0] == "compartment,dose_gy,volume_pct,volume_ml" and len(rows) > 100
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["plan.json", "predicted_dose.nii.gz", "predicted_dose_rtdose.dcm", "dvh.csv"])
+        ["plan.json", "predicted_dose.nii.gz", "predicted_dose_rtdose.dcm", "dvh.csv",
+         "report.html"])
+    assert saved["outputs"]["dose_rtdose"] == "predicted_dose_rtdose.dcm"  # beside plan.json
 
 
 # --------------------------------------------------------------------------- phantom

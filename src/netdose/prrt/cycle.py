@@ -713,7 +713,7 @@ def write_cycle_outputs(report: CycleReport, out_dir: str | Path,
         "dvh_csv": atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs)),
     }
     body = dict(report.summary)
-    body["outputs"] = {k: str(v) for k, v in files.items()}
+    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
     if provenance is not None:
         body["provenance"] = dict(provenance)
     files["report_json"] = atomic_write_text(out / "cycle.json", dump_json(body))

@@ -44,7 +44,15 @@ from netdose.report.html import (
     format_value,
     unit_from_key,
 )
-from netdose.sirt.plan import LIVER, NORMAL, PERFUSED, TUMOUR, PlanReport, PlanSpec
+from netdose.sirt.plan import (
+    LIVER,
+    NORMAL,
+    PERFUSED,
+    TUMOUR,
+    PlanInputs,
+    PlanReport,
+    PlanSpec,
+)
 
 __all__ = ["PlanImages", "plan_images", "sirt_plan_report", "write_sirt_plan_report"]
 
@@ -83,16 +91,14 @@ class PlanImages:
     perfused: Image
 
 
-def plan_images(spec: PlanSpec) -> PlanImages:
+def plan_images(spec: PlanSpec, inputs: PlanInputs | None = None) -> PlanImages:
     """Read the MAA and build the compartment masks of a plan, as :func:`run_plan` does.
 
-    This re-reads the inputs (about as long as reading them for the plan). It uses the
-    plan module's private ``_load_inputs``; a public accessor on ``PlanReport`` would avoid
-    reading twice.
+    Give ``inputs`` (``PlanReport.inputs``) to avoid reading them again.
     """
-    from netdose.sirt.plan import _load_inputs
+    from netdose.sirt.plan import load_plan_inputs
 
-    inp = _load_inputs(spec)
+    inp = inputs if inputs is not None else load_plan_inputs(spec)
     comps = inp.compartments
     contours: dict[str, Image] = {LIVER: comps[LIVER]}
     if not np.array_equal(comps[PERFUSED].array, comps[LIVER].array):
@@ -517,7 +523,7 @@ def sirt_plan_report(report: PlanReport, spec: PlanSpec, *,
     from netdose import __version__
 
     s = report.summary
-    images = images if images is not None else plan_images(spec)
+    images = images if images is not None else plan_images(spec, report.inputs)
     prov = dict(provenance) if provenance is not None else _provenance_from_spec(spec)
     pid = _get(s, "patient", "id") or spec.patient_id
     status = str(s.get("status"))

@@ -70,11 +70,13 @@ from netdose.sirt.shunt import LsfResult, lsf_planar, lsf_spect
 
 __all__ = [
     "PLAN_FORMAT",
+    "PlanInputs",
     "PlanReport",
     "PlanSpec",
     "PostReport",
     "PostSpec",
     "load_plan",
+    "load_plan_inputs",
     "load_post",
     "run_check",
     "run_plan",
@@ -390,7 +392,9 @@ def load_plan(path: str | Path) -> PlanSpec:
 
 # =========================================================================== images
 @dataclasses.dataclass
-class _Inputs:
+class PlanInputs:
+    """Images and masks of a plan on the MAA SPECT grid (see :func:`load_plan_inputs`)."""
+
     maa: Image
     ct: Image | None
     masks: MaskSet
@@ -428,7 +432,8 @@ def _read_maa(spec_path: Path, series: str | None, negative: str, notes: list[st
     return img.with_array(arr)
 
 
-def _load_inputs(spec: PlanSpec) -> _Inputs:
+def load_plan_inputs(spec: PlanSpec) -> PlanInputs:
+    """The MAA (and CT) and the masks of a plan on the SPECT grid, with its compartments."""
     notes: list[str] = []
     not_checked: list[str] = []
     maa = _read_maa(spec.maa_path, spec.maa_series_uid, spec.negative_voxels, notes)
@@ -488,11 +493,11 @@ def _load_inputs(spec: PlanSpec) -> _Inputs:
     organs = {n: union(masks, [n], n, f"{where}.organs") for n in organ_names}
     for lp in lung_parts:
         organs.setdefault(lp.name, lp)
-    return _Inputs(maa, ct, masks, comps, tumour_parts, organs, lung_parts, notes, not_checked)
+    return PlanInputs(maa, ct, masks, comps, tumour_parts, organs, lung_parts, notes, not_checked)
 
 
 # =========================================================================== shunt
-def _shunt(spec: PlanSpec, inp: _Inputs) -> tuple[float, str, dict[str, Any], list[str]]:
+def _shunt(spec: PlanSpec, inp: PlanInputs) -> tuple[float, str, dict[str, Any], list[str]]:
     """(LSF used, how, {"spect": ..., "planar": ...}, not-checked notes)."""
     results: dict[str, Any] = {}
     not_checked: list[str] = []
@@ -560,6 +565,7 @@ class PlanReport:
     dvhs: dict[str, DVH]
     summary: dict[str, Any]
     source_dicom: Path | None = None
+    inputs: PlanInputs | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def blocks(self) -> bool:
@@ -575,7 +581,7 @@ def _mass_kg(mask: Image, spec: PlanSpec, density: Image | None) -> float:
         / 1000.0
 
 
-def _lung_mass(spec: PlanSpec, inp: _Inputs, density: Image | None,
+def _lung_mass(spec: PlanSpec, inp: PlanInputs, density: Image | None,
                not_checked: list[str]) -> tuple[float | None, str]:
     if isinstance(spec.lung_mass, float):
         return spec.lung_mass, "given in the plan file"
@@ -590,7 +596,7 @@ def _lung_mass(spec: PlanSpec, inp: _Inputs, density: Image | None,
     return None, f"standard {spec.constants.lung_mass_kg:g} kg (SirtConstants.lung_mass_kg)"
 
 
-def _prescribe(method: str, spec: PlanSpec, inp: _Inputs, lsf: float, masses: dict[str, float],
+def _prescribe(method: str, spec: PlanSpec, inp: PlanInputs, lsf: float, masses: dict[str, float],
                tnr: float | None, lung_mass: float | None) -> dict[str, Any]:
     common = {"previous_lung_doses_gy": list(spec.previous_lung_doses_gy),
                   "residual_fraction": spec.residual_fraction, "lung_mass_kg": lung_mass,
@@ -624,7 +630,7 @@ def _prescribe(method: str, spec: PlanSpec, inp: _Inputs, lsf: float, masses: di
     raise AssertionError(method)  # pragma: no cover
 
 
-def _voxel(spec: PlanSpec, inp: _Inputs, lsf: float, lung_mass: float | None,
+def _voxel(spec: PlanSpec, inp: PlanInputs, lsf: float, lung_mass: float | None,
            ct: Image | None) -> dict[str, Any]:
     masks: dict[str, Image] = {**inp.compartments, **inp.tumour_parts}
     vp = voxel_plan(inp.maa, masks, PERFUSED, lsf, list(spec.constraints),
@@ -663,7 +669,7 @@ def _voxel(spec: PlanSpec, inp: _Inputs, lsf: float, lung_mass: float | None,
     }
 
 
-def _mask_summary(inp: _Inputs) -> dict[str, Any]:
+def _mask_summary(inp: PlanInputs) -> dict[str, Any]:
     v = inp.maa.voxel_volume_ml
     out = {k: {"volume_ml": float(m.array.sum()) * v} for k, m in inp.compartments.items()}
     for k, m in inp.tumour_parts.items():
@@ -686,7 +692,7 @@ def _safety_not_checked(not_checked: Sequence[str]) -> list[str]:
 
 def run_plan(spec: PlanSpec) -> PlanReport:
     """Run the whole SIRT work-up and plan (module docstring); compute, do not write."""
-    inp = _load_inputs(spec)
+    inp = load_plan_inputs(spec)
     not_checked = list(inp.not_checked)
     lsf, lsf_how, lsf_results, nc = _shunt(spec, inp)
     not_checked.extend(nc)
@@ -775,6 +781,12 @@ def run_plan(spec: PlanSpec) -> PlanReport:
         "predicted_dose": {
             "method": spec.dose_method, "density": spec.dose_density,
             "activity_gbq": at,
+            "gbq_per_count": predicted.gbq_per_count,
+            "counts_in_perfused_volume": predicted.counts_in_mask,
+            "activity_in_grid_gbq": predicted.activity_in_grid_gbq,
+            "energy_constant_gy_kg_per_gbq": predicted.energy_constant_gy_kg_per_gbq,
+            "kernel_energy_constant_gy_kg_per_gbq":
+                predicted.kernel_energy_constant_gy_kg_per_gbq,
             "metrics": {k: v for k, v in metrics.items() if k != LUNG},
         } if predicted is not None else None,
         "extrahepatic": eh.summary(),
@@ -786,13 +798,13 @@ def run_plan(spec: PlanSpec) -> PlanReport:
     }
     source = spec.maa_path if spec.maa_path.is_dir() else None
     return PlanReport(status, tuple(reasons), activity, predicted, dvhs, jsonable(summary),
-                      source)
+                      source, inp)
 
 
 def run_check(spec: PlanSpec, activity_gbq: float | None = None) -> dict[str, Any]:
     """The safety checks alone: LSF, lung dose (at ``activity_gbq`` when given) and the
     extrahepatic check; returns the JSON-ready report with ``status``."""
-    inp = _load_inputs(spec)
+    inp = load_plan_inputs(spec)
     not_checked = list(inp.not_checked)
     lsf, lsf_how, lsf_results, nc = _shunt(spec, inp)
     not_checked.extend(nc)
@@ -850,7 +862,7 @@ def write_plan_outputs(report: PlanReport, out_dir: str | Path,
             source=report.source_dicom, description="netdose SIRT predicted Y-90 dose (MAA)")
         files["dvh_csv"] = atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs))
     body = dict(report.summary)
-    body["outputs"] = {k: str(v) for k, v in files.items()}
+    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
     if provenance is not None:
         body["provenance"] = dict(provenance)
     files["report_json"] = atomic_write_text(out / "plan.json", dump_json(body))
@@ -1026,7 +1038,7 @@ def write_post_outputs(report: PostReport, out_dir: str | Path,
         "dvh_csv": atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs)),
     }
     body = dict(report.summary)
-    body["outputs"] = {k: str(v) for k, v in files.items()}
+    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
     if provenance is not None:
         body["provenance"] = dict(provenance)
     files["report_json"] = atomic_write_text(out / "post.json", dump_json(body))
