@@ -92,6 +92,8 @@ def cycle_cmd(
         for path, role in spec.input_paths:
             prov.add_input(path, role)
         previous: list[dict[str, Any]] = []
+        hist_before = None
+        patient_change: str | None = None  # written only after the cycle is computed
         record = None
         db_path = None
         notes: list[str] = []
@@ -103,8 +105,7 @@ def cycle_cmd(
                 if spec.patient_id in record.patients():
                     pat = record.patient(spec.patient_id)
                     if pat.risk_factors != spec.risk_factors or pat.sex != spec.sex:
-                        record.add_patient(spec.patient_id, sex=spec.sex,
-                                           risk_factors=spec.risk_factors, replace=True)
+                        patient_change = "update"
                         notes.append("patient sex/risk factors updated in the record from the "
                                      "cycle file")
                     hist = record.history(spec.patient_id)
@@ -116,23 +117,33 @@ def cycle_cmd(
                             "cycle.number in the cycle file."
                         )
                     previous = _previous_rows(hist, spec.cycle_number)
+                    hist_before = hist
                 else:
-                    record.add_patient(spec.patient_id, sex=spec.sex,
-                                       risk_factors=spec.risk_factors)
+                    patient_change = "new"
             with prov.timer("cycle"):
                 report = run_cycle(spec, previous)
             summary = dict(report.summary)
             summary["notes"] = list(summary.get("notes", [])) + notes
             summary["record"] = None if db_path is None else str(db_path)
             body_report = dataclasses.replace(report, summary=summary)
-            files = write_outputs(out, lambda d: write_cycle_outputs(body_report, d,
-                                                                     prov.to_dict()))
+            from netdose.report.prrt import write_prrt_cycle_report
+
+            def _write(d: Path) -> dict[str, Path]:
+                written = write_cycle_outputs(body_report, d, prov.to_dict())
+                written["report_html"] = write_prrt_cycle_report(
+                    body_report, d / "report.html",
+                    history=None if hist_before is None else hist_before.as_dict(),
+                    provenance=prov.to_dict())
+                return written
+
+            files = write_outputs(out, _write)
             if record is not None:
                 doses = []
                 for r in report.organ_rows:
                     b = report.bed_results.get(r["organ"])
+                    fit = summary["fits"][r["organ"]]
                     method = (f"SPECT/CT {len(spec.timepoints)} time point(s), "
-                              f"{spec.dose_method.upper()}, {summary['fits'][r['organ']].get('model', summary['fits'][r['organ']].get('method'))}")
+                              f"{spec.dose_method.upper()}, {fit.get('model', fit.get('method'))}")
                     if b is not None:
                         doses.append(OrganDose.from_bed(r["organ"], b, method=method,
                                                         mass_g=r["mass_g"],
@@ -143,6 +154,10 @@ def cycle_cmd(
                                                tia_mbq_h=r["tia_mbq_h"],
                                                effective_half_life_h=r["effective_half_life_h"]))
                 inputs = [InputFile.from_path(role, p) for p, role in spec.input_paths]
+                if patient_change is not None:
+                    record.add_patient(spec.patient_id, sex=spec.sex,
+                                       risk_factors=spec.risk_factors,
+                                       replace=patient_change == "update")
                 record.add_cycle(spec.patient_id, spec.cycle_number,
                                  administered_activity_mbq=spec.injected_mbq,
                                  injection_datetime=spec.injection, nuclide=spec.nuclide,

@@ -23,7 +23,7 @@ response_app = typer.Typer(
 app.add_typer(response_app, name="response")
 
 #: Files written by ``assess -o DIR``.
-CRF_FILES = ("crf.json", "crf.csv", "crf.html")
+CRF_FILES = ("crf.json", "crf.csv", "crf.html", "report.html", "assessment.json")
 
 
 def _numbers(crit: str, block: dict[str, Any]) -> str:
@@ -51,8 +51,9 @@ def assess(
                                                    "docs/examples/response_case.json).")],
     out: Annotated[
         Path | None,
-        typer.Option("-o", "--out", help="Folder for the case-report form: crf.json, crf.csv, "
-                                         "crf.html."),
+        typer.Option("-o", "--out", help="Folder for the case-report form (crf.json, crf.csv, "
+                                         "crf.html), the report (report.html) and the results "
+                                         "(assessment.json)."),
     ] = None,
     criteria: Annotated[
         list[str] | None,
@@ -79,7 +80,14 @@ def assess(
         if out is not None:
             crf = build_crf(case, result)
             # Everything is rendered before the first file is written.
-            texts = dict(zip(CRF_FILES, (crf_json(crf), crf_csv(crf), crf_html(crf)), strict=True))
+            from netdose.report.response import response_report
+
+            html = response_report(case, result, provenance=prov.to_dict())
+            from netdose.io.runfiles import dump_json
+
+            texts = dict(zip(CRF_FILES, (crf_json(crf), crf_csv(crf), crf_html(crf), html,
+                                         dump_json({**result, "provenance": prov.to_dict()})),
+                             strict=True))
             for name, text in texts.items():
                 atomic_write_text(out / name, text)
                 prov.outputs.append(str(out / name))

@@ -27,8 +27,10 @@ OutOpt = Annotated[Path, typer.Option("-o", "--out", help="Output folder (create
 def write_outputs(out: Path, writer: Callable[[Path], dict[str, Path]]) -> dict[str, Path]:
     """Run ``writer`` into a temporary folder next to ``out`` and move the files into ``out``
     only when all were written: a failure leaves no partial output."""
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".netdose-", dir=out))
+    ok = False
     try:
         written = writer(tmp)
         final = {}
@@ -36,9 +38,12 @@ def write_outputs(out: Path, writer: Callable[[Path], dict[str, Path]]) -> dict[
             target = out / path.name
             os.replace(path, target)
             final[role] = target
+        ok = True
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created and not ok and not any(out.iterdir()):
+            out.rmdir()
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:

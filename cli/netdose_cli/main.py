@@ -17,6 +17,7 @@ import typer
 from netdose.errors import LimitExceeded, NetdoseError
 from netdose_cli import (  # noqa: F401  (importing registers the commands)
     commands_basic,
+    commands_demo,
     commands_dose,
     commands_measure,
     commands_phantom,

@@ -63,7 +63,8 @@ def test_assess_writes_the_case_report_form(tmp_path: Path,
     out_dir = tmp_path / "crf"
     code, out, _ = run_cli(["response", "assess", str(EXAMPLE), "-o", str(out_dir)], capsys)
     assert code == 0
-    assert sorted(p.name for p in out_dir.iterdir()) == ["crf.csv", "crf.html", "crf.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["assessment.json", "crf.csv", "crf.html",
+                                                         "crf.json", "report.html"]
     form = json.loads((out_dir / "crf.json").read_text(encoding="utf-8"))
     assert form["patient"]["id"] == "NET-0042"
     rows = list(csv.DictReader(io.StringIO((out_dir / "crf.csv").read_text(encoding="utf-8"))))

@@ -419,6 +419,11 @@ class CycleReport:
     bed_results: dict[str, BEDResult]
     summary: dict[str, Any]
     reference_dicom: Path | None = None
+    #: For reports: the reference SPECT (Bq/mL), the VOIs on its grid and the fit objects.
+    reference_spect: Image | None = dataclasses.field(default=None, repr=False, compare=False)
+    vois: dict[str, Image] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    fit_objects: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False,
+                                                    compare=False)
 
 
 def _masks_on_reference(spec: CycleSpec, spects: list[Image], regs: list[Registration | None],
@@ -520,6 +525,7 @@ def run_cycle(spec: CycleSpec, previous: Sequence[Mapping[str, Any]] = ()) -> Cy
     tia_mbq_h: dict[str, float] = {}
     teff_h: dict[str, float] = {}
     fits: dict[str, Any] = {}
+    fit_objects: dict[str, Any] = {}
     for name, m in vois.items():
         act = [float(np.sum(img.array[m.array], dtype=np.float64)) * v_ml / BQ_PER_MBQ
                for img in on_ref]
@@ -535,11 +541,13 @@ def run_cycle(spec: CycleSpec, previous: Sequence[Mapping[str, Any]] = ()) -> Cy
             tia_mbq_h[name] = r.tia_mbq_h
             teff_h[name] = r.effective_half_life_h or times[0]
             fits[name] = r.to_dict()
+            fit_objects[name] = r
         else:
             sel = fit_tac(times, act, physical_half_life_h=t_phys_h, models=spec.models)
             tia_mbq_h[name] = sel.tia_mbq_h
             teff_h[name] = sel.chosen.effective_half_life_h
             fits[name] = sel.to_dict()
+            fit_objects[name] = sel
 
     # ---- voxel TIA
     if len(times) == 1:
@@ -694,7 +702,7 @@ def run_cycle(spec: CycleSpec, previous: Sequence[Mapping[str, Any]] = ()) -> Cy
     })
     ref_path = spec.timepoints[spec.reference - 1].spect
     return CycleReport(dose, tia_bq_s, dvhs, tuple(rows), beds, summary,
-                       ref_path if ref_path.is_dir() else None)
+                       ref_path if ref_path.is_dir() else None, ref, vois, fit_objects)
 
 
 def write_cycle_outputs(report: CycleReport, out_dir: str | Path,
