@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
+from netdose_cli.main import main
 
 from netdose.io.rtdose import read_rtdose
 from netdose.report.html import flatten_values, format_number
-from netdose_cli.main import main
 
 DOCS_EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 

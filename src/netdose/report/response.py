@@ -63,9 +63,9 @@ def response_report(case: Case, assessment: Mapping[str, Any], *,
     findings = []
     for c, cat in calls:
         block = last.get(c) or {}
-        findings.append((_severity(cat), f"{c}: {cat or 'NE'} (vs baseline "
+        findings.append((_severity(cat), (f"{c}: {cat or 'NE'} (vs baseline "
                          f"{block.get('vs_baseline') or 'NE'}, vs nadir "
-                         f"{block.get('vs_nadir') or 'NE'}): {block.get('reason', '')}"))
+                         f"{block.get('vs_nadir') or 'NE'}): {block.get('reason', '')}")))
     r.add_findings(findings)
 
     r.add_section("Calls per time point")
