@@ -27,6 +27,8 @@ BENCHMARKS: list[tuple[str, str, dict[str, Any], str]] = [
      "dose voxel kernel generation (new spacing) and cache load"),
     ("voxel_fit", "benchmarks.bench_voxel_fit", {"repeats": 3},
      "per-voxel mono-exponential TIA fit (Numba) vs scipy curve_fit per voxel"),
+    ("sirt", "benchmarks.bench_sirt", {"repeats": 3},
+     "full SIRT plan on the real MAA sample (target < 10 s)"),
     ("prrt", "benchmarks.bench_prrt", {"repeats": 1},
      "whole PRRT cycle time; organ TIA/dose recovery noise-free, blurred, blurred + noise"),
     ("accuracy", "benchmarks.bench_accuracy", {},
