@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
 from netdose_cli.main import app
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "cli-reference.md"
@@ -50,10 +49,10 @@ def _walk(cmd: Any, path: list[str], out: list[str]) -> None:
 def render() -> str:
     root = typer.main.get_command(app)
     out = ["# Command reference", "",
-           "Generated from the command line by `python scripts/gen_cli_reference.py`; every "
+           ("Generated from the command line by `python scripts/gen_cli_reference.py`; every "
            "command also has `--help`. Exit codes: 0 success, 2 bad input (one-paragraph "
            "message, nothing written), 3 a safety limit blocks the plan (report written), 1 a "
-           "bug.", ""]
+           "bug."), ""]
     _walk(root, [], out)
     return "\n".join(out).rstrip() + "\n"
 
