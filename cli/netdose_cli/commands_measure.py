@@ -145,6 +145,8 @@ def measure_cmd(
                 raise InputError("--case needs the liver reference (--liver) for PERCIST.")
             pet_block["liver_sul_mean"] = report.liver.mean
             pet_block["liver_sul_sd"] = report.liver.sd
+            if report.spleen is not None:
+                pet_block["spleen_sul_mean"] = report.spleen.mean
             pet_block["lesions"] = [{"id": m.id, "sul_peak": m.suv_peak,
                                      "suv_max": m.suv_max} for m in report.lesions]
             pet_block.setdefault("new_lesions", [])

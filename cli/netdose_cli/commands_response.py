@@ -76,6 +76,9 @@ def assess(
         case = load_case(case_file)
         prov.add_input(case_file, "case")
         result = assess_case(case, criteria=criteria)
+        from netdose.response.sstr import sstr_changes
+
+        result["sstr_pet"] = sstr_changes(case)
         prov.add_constants(result["constants"])
         if out is not None:
             crf = build_crf(case, result)

@@ -121,18 +121,29 @@ def response_report(case: Case, assessment: Mapping[str, Any], *,
                     ["mm"] * (len(case.timepoints) + 1), caption="Target sizes (longest "
                     "diameter; short axis for nodes).")
 
-    pet_rows = []
-    for i, tp in enumerate(case.timepoints):
-        if tp.pet is None:
-            continue
-        for le in tp.pet.lesions:
-            pet_rows.append([tp.label, le.id, le.sul_peak, le.suv_max])
-    if pet_rows:
-        r.add_section("SSTR/FDG PET lesion values")
-        r.add_paragraph("Changes of SUVmax and SULpeak after PRRT are reported, not categorised: "
-                        "no validated SSTR-PET response criteria exist (PERCIST above is the "
-                        "FDG criterion).")
-        r.add_table(["time point", "lesion", "SULpeak", "SUVmax"], pet_rows)
+    sstr = assessment.get("sstr_pet")
+    if sstr and sstr.get("lesions"):
+        r.add_section("SSTR-PET lesion changes (reported, not categorised)")
+        r.add_paragraph("No validated SSTR-PET response criteria exist: SULpeak, SUVmax, "
+                        "tumour-to-liver and tumour-to-spleen ratios (SULpeak over the "
+                        "reference SULmean) and the Krenning-type score per lesion, with the "
+                        "change from baseline. PERCIST above is the FDG criterion.")
+        rows = []
+        for lid, seq in sstr["lesions"].items():
+            for x in seq:
+                score = x["krenning_score"]
+                rows.append([lid, x["label"], x["sul_peak"], x["sul_peak_change_pct"],
+                             x["suv_max"], x["tumour_to_liver"], x["tumour_to_spleen"],
+                             score if score is not None else "{}-{}".format(
+                                 *x["krenning_score_range"]), x["score_change"]])
+        r.add_table(["lesion", "time point", "SULpeak", "Δ SULpeak", "SUVmax", "T/L", "T/S",
+                     "score", "Δ score"], rows, ["", "", "SUL", "%", "SUV", "", "", "", ""])
+        prow = [[p["label"], p["sum_sul_peak"], p["sum_sul_peak_change_pct"],
+                 p["highest_score"], p["liver_sul_mean"], p["spleen_sul_mean"]]
+                for p in sstr["patient"]]
+        r.add_table(["time point", "sum SULpeak", "Δ", "highest score", "liver", "spleen"],
+                    prow, ["", "SUL", "%", "", "SULmean", "SULmean"],
+                    caption="Per patient.")
     if provenance is not None:
         r.add_table(["role", "path", "SHA-256"],
                     [[i.get("role"), i.get("path"), i.get("sha256")]

@@ -86,7 +86,7 @@ _LESION_KEYS = (
 _NEW_LESION_KEYS = ("id", "organ", "location", "longest_diameter_mm", "short_axis_mm",
                     "mean_hu", "unequivocal")
 _PET_KEYS = ("liver_sul_mean", "liver_sul_sd", "blood_pool_sul_mean", "blood_pool_sul_sd",
-             "lesions", "new_lesions")
+             "spleen_sul_mean", "lesions", "new_lesions")
 _PET_LESION_KEYS = ("id", "sul_peak", "suv_max")
 _PET_NEW_LESION_KEYS = ("id", "sul_peak", "suv_max", "typical_of_tumour")
 _SEXES = ("F", "M", "O")
@@ -404,6 +404,7 @@ class Pet:
     blood_pool_sul_sd: float | None
     lesions: tuple[PetLesion, ...]
     new_lesions: tuple[PetNewLesion, ...]
+    spleen_sul_mean: float | None = None
 
     def lesion(self, lesion_id: str) -> PetLesion | None:
         return next((le for le in self.lesions if le.id == lesion_id), None)
@@ -820,6 +821,7 @@ def _parse_pet(rd: _Reader, raw: object, path: str, baseline: bool) -> Pet:
     liver_sd = rd.number(obj, "liver_sul_sd", path, unit="SUL", maximum=50.0)
     blood = rd.number(obj, "blood_pool_sul_mean", path, unit="SUL", positive=True, maximum=50.0)
     blood_sd = rd.number(obj, "blood_pool_sul_sd", path, unit="SUL", maximum=50.0)
+    spleen = rd.number(obj, "spleen_sul_mean", path, unit="SUL", positive=True, maximum=100.0)
     if liver_sd is not None and liver is None:
         raise rd.error(f"{path}.liver_sul_sd", "is given without liver_sul_mean; give both.")
     if blood_sd is not None and blood is None:
@@ -857,7 +859,8 @@ def _parse_pet(rd: _Reader, raw: object, path: str, baseline: bool) -> Pet:
             sul_peak=rd.number(no, "sul_peak", npath, unit="SUL", maximum=200.0),
             suv_max=rd.number(no, "suv_max", npath, unit="SUV", maximum=500.0)))
     return Pet(liver_sul_mean=liver, liver_sul_sd=liver_sd, blood_pool_sul_mean=blood,
-               blood_pool_sul_sd=blood_sd, lesions=tuple(lesions), new_lesions=tuple(new))
+               blood_pool_sul_sd=blood_sd, lesions=tuple(lesions), new_lesions=tuple(new),
+               spleen_sul_mean=spleen)
 
 
 def _check_pet_consistency(rd: _Reader, case: Case) -> None:
