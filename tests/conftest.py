@@ -46,3 +46,18 @@ def dro_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with tarfile.open(DATA_DIR / "oncoray-suv-dro" / "oncoray-suv-dro.tar.xz") as tar:
         tar.extractall(out, filter="data")
     return out / "DRO"
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``netdose ARGS`` in-process: ``run_cli([...]) -> (exit code, stdout, stderr)``."""
+    from netdose_cli.main import main
+
+    def _run(args: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        captured = capsys.readouterr()
+        code = exc.value.code if isinstance(exc.value.code, int) else 1
+        return code, captured.out, captured.err
+
+    return _run

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from dicom_factory import drop_tags, nm_dataset, save, write_series
-
 from netdose_cli.main import main
 
 DATA = Path(__file__).parent / "data"

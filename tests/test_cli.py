@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import SimpleITK as sitk
-
 from netdose_cli.main import main
 
 

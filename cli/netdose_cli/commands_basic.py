@@ -7,7 +7,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -94,7 +94,7 @@ def nuclide(
 def convert(
     image: Annotated[Path, typer.Argument(help="DICOM folder/file, NIfTI, NRRD or MHA.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output .nii.gz, .nrrd or .mha.")],
-    series: Annotated[Optional[str], typer.Option("--series", help="SeriesInstanceUID to pick.")] = None,
+    series: Annotated[str | None, typer.Option("--series", help="SeriesInstanceUID to pick.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read an image (checking its geometry and values) and write it as NIfTI/NRRD/MHA."""
@@ -134,16 +134,16 @@ def masks(
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for one NIfTI per mask + volumes.csv.")],
     names: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--names",
             help="For label maps: 'totalsegmentator', or a table like '1=liver,2=spleen'.",
         ),
     ] = None,
     select: Annotated[
-        Optional[list[str]], typer.Option("--select", help="Only these masks (repeatable).")
+        list[str] | None, typer.Option("--select", help="Only these masks (repeatable).")
     ] = None,
-    series: Annotated[Optional[str], typer.Option("--series", help="SeriesInstanceUID of the image.")] = None,
+    series: Annotated[str | None, typer.Option("--series", help="SeriesInstanceUID of the image.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Put named masks on an image's grid, report native and on-grid volumes, write them."""

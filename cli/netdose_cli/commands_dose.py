@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -37,7 +37,7 @@ def kernel(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output kernel (.nii.gz, .nrrd, .mha).")],
     density: Annotated[float, typer.Option("--density", help="Medium density, g/cm3.")] = 1.04,
     photons: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--photons/--no-photons", help="Include photons (default: per nuclide)."),
     ] = None,
     as_json: JsonOpt = False,
@@ -85,7 +85,7 @@ def dose(
     method: Annotated[str, typer.Option("--method", help="ldm or dvk.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output dose (.nii.gz, .nrrd, .mha) in Gy.")],
     quantity: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--quantity",
             help="What the voxels are: activity_bq_ml, tia_bq_s_ml or tia_mbq_h (per voxel). "
@@ -93,9 +93,9 @@ def dose(
         ),
     ] = None,
     kinetics: Annotated[
-        Optional[str], typer.Option("--kinetics", help="'physical' for activity maps (no washout).")
+        str | None, typer.Option("--kinetics", help="'physical' for activity maps (no washout).")
     ] = None,
-    ct: Annotated[Optional[Path], typer.Option("--ct", help="CT in HU on the same grid.")] = None,
+    ct: Annotated[Path | None, typer.Option("--ct", help="CT in HU on the same grid.")] = None,
     resample_ct: Annotated[
         bool, typer.Option("--resample-ct", help="Resample the CT onto the activity grid (linear).")
     ] = False,
@@ -103,9 +103,9 @@ def dose(
         bool, typer.Option("--clip-negative", help="Set negative voxels to 0 (recorded).")
     ] = False,
     rtdose: Annotated[
-        Optional[Path], typer.Option("--rtdose", help="Also write a DICOM RT Dose file.")
+        Path | None, typer.Option("--rtdose", help="Also write a DICOM RT Dose file.")
     ] = None,
-    series: Annotated[Optional[str], typer.Option("--series", help="SeriesInstanceUID to pick.")] = None,
+    series: Annotated[str | None, typer.Option("--series", help="SeriesInstanceUID to pick.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Absorbed dose (Gy) by local deposition (ldm) or kernel convolution (dvk)."""

@@ -6,24 +6,24 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from netdose_phantoms.registry import PHANTOMS
 
 from netdose.errors import InputError
 from netdose.io.atomic import atomic_write_text
 from netdose_cli._app import JsonOpt, app, emit_json, out_console, run
-from netdose_phantoms.registry import PHANTOMS
 
 _PHANTOM_HELP = "Phantom name. Available: " + "; ".join(f"{n} ({e.summary})" for n, e in PHANTOMS.items())
 
 
 @app.command()
 def phantom(
-    name: Annotated[Optional[str], typer.Argument(help=_PHANTOM_HELP)] = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output folder (new or empty).")] = None,
+    name: Annotated[str | None, typer.Argument(help=_PHANTOM_HELP)] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (new or empty).")] = None,
     option: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--set", help="Builder option KEY=VALUE (repeatable); --list --json shows them."),
     ] = None,
     dicom: Annotated[bool, typer.Option("--dicom/--no-dicom", help="Also write DICOM series.")] = True,

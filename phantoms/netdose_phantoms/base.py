@@ -22,7 +22,7 @@ from netdose.image import Image
 from netdose.io.atomic import atomic_write_text
 from netdose.io.volume import write_volume
 
-__all__ = ["TimePoint", "Phantom"]
+__all__ = ["Phantom", "TimePoint"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from netdose.errors import InputError
 from netdose_phantoms.base import Phantom
 
-__all__ = ["PhantomEntry", "PHANTOMS", "get_builder", "build", "parameters", "parse_option"]
+__all__ = ["PHANTOMS", "PhantomEntry", "build", "get_builder", "parameters", "parse_option"]
 
 
 @dataclasses.dataclass(frozen=True)

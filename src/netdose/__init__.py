@@ -25,13 +25,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "__version__",
-    "Image",
-    "NetdoseError",
-    "InputError",
     "GeometryError",
-    "UnitsError",
-    "PhysicsRangeError",
+    "Image",
+    "InputError",
     "LimitExceeded",
+    "NetdoseError",
     "NetdoseWarning",
+    "PhysicsRangeError",
+    "UnitsError",
+    "__version__",
 ]

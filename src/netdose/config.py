@@ -17,7 +17,7 @@ from typing import Any
 
 import platformdirs
 
-__all__ = ["cache_dir", "data_dir", "NUMBA_FLAGS", "NUMBA_PARALLEL_FLAGS", "thread_count"]
+__all__ = ["NUMBA_FLAGS", "NUMBA_PARALLEL_FLAGS", "cache_dir", "data_dir", "thread_count"]
 
 #: Flags of every serial ``@njit`` in netdose (one place, as in stumpy's config).
 NUMBA_FLAGS: dict[str, Any] = {"cache": True, "fastmath": False, "nogil": True}

@@ -9,13 +9,13 @@ while planning becomes exit code 3. Anything else is a bug in netdose.
 from __future__ import annotations
 
 __all__ = [
-    "NetdoseError",
-    "InputError",
     "GeometryError",
-    "UnitsError",
-    "PhysicsRangeError",
+    "InputError",
     "LimitExceeded",
+    "NetdoseError",
     "NetdoseWarning",
+    "PhysicsRangeError",
+    "UnitsError",
 ]
 
 

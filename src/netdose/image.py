@@ -33,9 +33,9 @@ from netdose.units import ML_PER_MM3
 __all__ = [
     "Image",
     "ResampleMode",
-    "resample",
     "coverage_fraction",
     "mask_to_grid",
+    "resample",
 ]
 
 ResampleMode = Literal["nearest", "linear", "conserve"]

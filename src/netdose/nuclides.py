@@ -38,11 +38,11 @@ from netdose.errors import InputError
 from netdose.units import ICRP_TIME_UNIT_S, LN2, S_PER_H
 
 __all__ = [
+    "CLINICAL_NUCLIDES",
     "Nuclide",
+    "available_nuclides",
     "get_nuclide",
     "normalise_name",
-    "available_nuclides",
-    "CLINICAL_NUCLIDES",
 ]
 
 #: Nuclides netdose is routinely used with (all ICRP-107 nuclides can be loaded).
@@ -57,12 +57,7 @@ CLINICAL_NUCLIDES: tuple[str, ...] = (
     "Tb-161",
 )
 
-_ELEMENT_SYMBOLS = (
-    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As "
-    "Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd "
-    "Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am "
-    "Cm Bk Cf Es Fm"
-).split()
+_ELEMENT_SYMBOLS = ["H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm"]
 _SYMBOL_BY_LOWER = {s.lower(): s for s in _ELEMENT_SYMBOLS}
 
 _LINE_CATEGORIES = {

@@ -10,11 +10,11 @@ import pytest
 import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netdose_cli.main import main
 
 from netdose.dosimetry import absorbed_dose, dose_dvk, dose_ldm
 from netdose.image import Image
 from netdose.kernels import voxel_kernel
-from netdose_cli.main import main
 
 
 def test_uniform_y90_far_from_edges_equals_ldm_within_half_a_percent():
@@ -152,7 +152,7 @@ def test_dvk_dose_is_linear(spacing, seed, a, b):
     rng = np.random.default_rng(seed)
     x = rng.random((9, 8, 7)) * (rng.random((9, 8, 7)) < 0.3) * 1e8
     y = rng.random((9, 8, 7)) * 1e8
-    d = lambda arr: dose_dvk(Image(arr, spacing), "Y-90").dose_gy.array.astype(np.float64)  # noqa: E731
+    d = lambda arr: dose_dvk(Image(arr, spacing), "Y-90").dose_gy.array.astype(np.float64)
     lhs = d(a * x + b * y)
     rhs = a * d(x) + b * d(y)
     assert np.abs(lhs - rhs).max() <= 1e-5 * np.abs(lhs).max()
@@ -165,7 +165,7 @@ def test_dvk_dose_mirrors_with_the_activity(spacing, seed, axis):
     # the activity mirrors the dose.
     rng = np.random.default_rng(seed)
     x = rng.random((9, 8, 7)) * (rng.random((9, 8, 7)) < 0.5) * 1e8
-    d = lambda arr: dose_dvk(Image(arr, spacing), "Lu-177").dose_gy.array.astype(np.float64)  # noqa: E731
+    d = lambda arr: dose_dvk(Image(arr, spacing), "Lu-177").dose_gy.array.astype(np.float64)
     direct = d(x)
     mirrored = np.flip(d(np.flip(x, axis=axis).copy()), axis=axis)
     assert np.abs(direct - mirrored).max() <= 1e-5 * direct.max()

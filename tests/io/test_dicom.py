@@ -17,7 +17,6 @@ import pydicom.filewriter
 import pydicom.uid
 import pytest
 import SimpleITK as sitk
-
 from dicom_factory import enhanced_dataset, nm_dataset, save, write_series
 
 from netdose.errors import InputError

@@ -10,15 +10,15 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-
-from netdose.io import read_image
-from netdose.io.dicom import to_activity_bq_ml
-from netdose.io.masks import load_masks
 from netdose_cli.main import main
 from netdose_phantoms.export import export_dicom
 from netdose_phantoms.nema import nema_iec
 from netdose_phantoms.prrt_patient import prrt_patient
 from netdose_phantoms.sirt_liver import sirt_liver
+
+from netdose.io import read_image
+from netdose.io.dicom import to_activity_bq_ml
+from netdose.io.masks import load_masks
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,22 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from netdose_phantoms.prrt_patient import prrt_patient
 
 from netdose.io.volume import read_volume, write_volume
 from netdose.nuclides import get_nuclide
 from netdose.prrt.cycle import load_cycle, run_cycle
-from netdose_cli.main import main
-from netdose_phantoms.prrt_patient import prrt_patient
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "prrt_cycle_phantom.toml"
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    captured = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +84,7 @@ def test_per_voxel_fit_recovers_organs_without_uptake_phase(root):
         assert 0.85 < rows[organ]["mean_dose_gy"] / ref[organ] < 1.0
 
 
-def test_four_cycles_in_the_record_sum_their_beds(root, tmp_path, capsys):
+def test_four_cycles_in_the_record_sum_their_beds(root, tmp_path, run_cli):
     db = tmp_path / "therapy.sqlite"
     per_cycle = []
     for n in (1, 2, 3, 4):
@@ -101,7 +94,7 @@ def test_four_cycles_in_the_record_sum_their_beds(root, tmp_path, capsys):
                        ('method = "dvk"', 'method = "ldm"'),
                        ('method = "rigid"', 'method = "none"'))
         code, out, err = run_cli(["prrt", "cycle", str(cyc), "-o", str(tmp_path / f"o{n}"),
-                                  "--db", str(db), "--json"], capsys)
+                                  "--db", str(db), "--json"])
         assert code == 0, err
         r = json.loads(out)
         per_cycle.append({x["organ"]: x for x in r["organs"]})
@@ -109,8 +102,7 @@ def test_four_cycles_in_the_record_sum_their_beds(root, tmp_path, capsys):
             assert r["next_cycle"]["activity_gbq"] > 0
         else:
             assert r["next_cycle"] is None
-    code, out, err = run_cli(["prrt", "history", "prrt-phantom", "--db", str(db), "--json"],
-                             capsys)
+    code, out, err = run_cli(["prrt", "history", "prrt-phantom", "--db", str(db), "--json"])
     assert code == 0, err
     hist = json.loads(out)
     cum = {c["organ"]: c for c in hist["cumulative"]}
@@ -121,9 +113,9 @@ def test_four_cycles_in_the_record_sum_their_beds(root, tmp_path, capsys):
             sum(c[organ]["mean_dose_gy"] for c in per_cycle), rel=1e-12)
     # The same cycle again is refused unless --replace.
     code, _, err = run_cli(["prrt", "cycle", str(root / "c2.toml"), "-o", str(tmp_path / "x"),
-                            "--db", str(db)], capsys)
+                            "--db", str(db)])
     assert code == 2 and "already in the record" in err and not (tmp_path / "x").exists()
-    code, out, _ = run_cli(["prrt", "history", "prrt-phantom", "--db", str(db)], capsys)
+    code, out, _ = run_cli(["prrt", "history", "prrt-phantom", "--db", str(db)])
     assert code == 0 and "kidney_left" in out
 
 
@@ -155,11 +147,11 @@ BAD = [
                                      "datetime = 2026-03-02T08:00:00+01:00"),
      r"timepoints\[0\]\.datetime: .* is not after the injection"),
     ("calibration factor 0", ('units = "bq_ml"\n\n[[timepoints]]\nspect = "prrt-phantom/nifti/t024h',
-                              'units = "counts"\ncalibration_cps_per_mbq = 0.0\nframe_duration_s '
-                              '= 1800\n\n[[timepoints]]\nspect = "prrt-phantom/nifti/t024h'),
+                              ('units = "counts"\ncalibration_cps_per_mbq = 0.0\nframe_duration_s '
+                              '= 1800\n\n[[timepoints]]\nspect = "prrt-phantom/nifti/t024h')),
      r"calibration_cps_per_mbq: .*> 0"),
-    ("single time point without a method", None, r"kinetics\.single_time_point: there is one "
-     r"time point"),
+    ("single time point without a method", None, (r"kinetics\.single_time_point: there is one "
+     r"time point")),
     ("masks that miss the SPECT", ('file = "prrt-phantom/nifti/labels.nii.gz"',
                                    'file = "far_labels.nii.gz"'),
      r"no mask of .*far_labels.nii.gz overlaps the image"),
@@ -185,7 +177,7 @@ def _single(root: Path) -> str:
 
 @pytest.mark.parametrize(("edit", "match"), [(e, m) for _, e, m in BAD],
                          ids=[i for i, _, _ in BAD])
-def test_bad_cycle_file_exit_2_and_nothing_written(root, tmp_path, capsys, edit, match):
+def test_bad_cycle_file_exit_2_and_nothing_written(root, tmp_path, run_cli, edit, match):
     if not (root / "far_labels.nii.gz").exists():
         lab = read_volume(root / "prrt-phantom/nifti/labels.nii.gz")
         far = lab.with_array(lab.array)
@@ -200,7 +192,7 @@ def test_bad_cycle_file_exit_2_and_nothing_written(root, tmp_path, capsys, edit,
         p = _variant(root, f"bad_{abs(hash(edit))}.toml", edit)
     out = tmp_path / "o"
     db = tmp_path / "db.sqlite"
-    code, _, err = run_cli(["prrt", "cycle", str(p), "-o", str(out), "--db", str(db)], capsys)
+    code, _, err = run_cli(["prrt", "cycle", str(p), "-o", str(out), "--db", str(db)])
     assert code == 2, err
     assert err.startswith("netdose: error:") and len(err.strip().splitlines()) == 1
     assert re.search(match, err), err

@@ -9,20 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from netdose_phantoms.prrt_patient import prrt_patient
 
 from netdose.io.volume import write_volume
-from netdose_cli.main import main
-from netdose_phantoms.prrt_patient import prrt_patient
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    captured = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def sstr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_measure_fills_the_case_and_assess_reads_it(sstr, tmp_path, capsys):
+def test_measure_fills_the_case_and_assess_reads_it(sstr, tmp_path, run_cli):
     case = json.loads((EXAMPLES / "response_case.json").read_text())
     label = case["timepoints"][0]["label"]
     ids = [les["id"] for les in case["timepoints"][0]["pet"]["lesions"]]
@@ -58,7 +51,7 @@ def test_measure_fills_the_case_and_assess_reads_it(sstr, tmp_path, capsys):
             "-o", str(tmp_path / "measured.json")]
     for lid in mapping.values():
         args += ["--lesion", lid]
-    code, out, err = run_cli(args, capsys)
+    code, out, err = run_cli(args)
     assert code == 0, err
     measured = json.loads((tmp_path / "measured.json").read_text())
     pet = next(t for t in measured["timepoints"] if t["label"] == label)["pet"]
@@ -68,18 +61,16 @@ def test_measure_fills_the_case_and_assess_reads_it(sstr, tmp_path, capsys):
         assert les["suv_max"] > 0 and les["sul_peak"] > 0
         if les["id"] in ids[:3]:  # uniform tumour spheres: the peak cannot exceed the max
             assert les["suv_max"] >= les["sul_peak"]
-    code, out, err = run_cli(["response", "assess", str(tmp_path / "measured.json"), "--json"],
-                             capsys)
+    code, _out, err = run_cli(["response", "assess", str(tmp_path / "measured.json"), "--json"])
     assert code == 0, err
 
 
-def test_eligibility_on_sstr_like_image(sstr, capsys):
+def test_eligibility_on_sstr_like_image(sstr, run_cli):
     code, out, err = run_cli(
         ["prrt", "eligibility", str(sstr / "sul.nii.gz"), "--masks",
          str(sstr / "nifti/labels.nii.gz"), "--labels", str(sstr / "nifti/labels.json"),
          "--unit", "SUL", "--liver", "liver", "--spleen", "spleen",
-         "--lesion", "tumour_1", "--lesion", "tumour_2", "--lesion", "tumour_3", "--json"],
-        capsys)
+         "--lesion", "tumour_1", "--lesion", "tumour_2", "--lesion", "tumour_3", "--json"])
     assert code == 0, err
     r = json.loads(out)
     scores = {les["id"]: les["krenning_score"] for les in r["sstr"]["lesions"]}
@@ -90,8 +81,7 @@ def test_eligibility_on_sstr_like_image(sstr, capsys):
         assert r["verdict"]["verdict"] == "eligible"
 
 
-def test_volume_pet_without_unit_is_refused(sstr, tmp_path, capsys):
+def test_volume_pet_without_unit_is_refused(sstr, tmp_path, run_cli):
     code, _, err = run_cli(["response", "measure", str(sstr / "sul.nii.gz"), "--masks",
-                            str(sstr / "nifti/labels.nii.gz"), "-o", str(tmp_path / "m.json")],
-                           capsys)
+                            str(sstr / "nifti/labels.nii.gz"), "-o", str(tmp_path / "m.json")])
     assert code == 2 and "--unit" in err and not (tmp_path / "m.json").exists()

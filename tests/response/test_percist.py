@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 
 from netdose.errors import InputError
 from netdose.response.case import parse_case
-from netdose.response.percist import PercistConfig, assess_percist, measurability_threshold
+from netdose.response.percist import (
+    PercistConfig,
+    assess_percist,
+    measurability_threshold,
+)
 
 DATES = [(dt.date(2025, 1, 1) + dt.timedelta(days=70 * i)).isoformat() for i in range(8)]
 

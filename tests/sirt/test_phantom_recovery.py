@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from netdose_phantoms.sirt_liver import composite_masks, sirt_liver
 
 from netdose.errors import InputError
 from netdose.sirt import check_extrahepatic, lsf_spect, tumour_to_normal_ratio
-from netdose_phantoms.sirt_liver import composite_masks, sirt_liver
 
 
 @pytest.mark.parametrize(("lsf_true", "tnr_true"), [(0.05, 2.0), (0.10, 3.0), (0.18, 5.0)])

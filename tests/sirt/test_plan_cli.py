@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from netdose_cli.main import main
 from netdose_phantoms.sirt_liver import sirt_liver
 
 from netdose.image import resample
@@ -23,12 +22,6 @@ from netdose.sirt.plan import load_plan, run_plan
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    captured = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +38,10 @@ def phantom_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --------------------------------------------------------------------------- real MAA sample
-def test_maa_sample_example_plan_completes_and_states_what_it_could_not_check(tmp_path, capsys):
+def test_maa_sample_example_plan_completes_and_states_what_it_could_not_check(tmp_path, run_cli):
     out = tmp_path / "out"
     code, stdout, err = run_cli(["sirt", "plan", str(EXAMPLES / "sirt_plan_maa_sample.toml"),
-                                 "-o", str(out), "--json"], capsys)
+                                 "-o", str(out), "--json"])
     assert code == 0, err
     report = json.loads(stdout)
     assert report["status"] == "review"
@@ -85,9 +78,9 @@ def test_maa_sample_example_plan_completes_and_states_what_it_could_not_check(tm
 
 
 # --------------------------------------------------------------------------- phantom
-def test_phantom_plan_recovers_truth_and_treats(phantom_dirs, tmp_path, capsys):
+def test_phantom_plan_recovers_truth_and_treats(phantom_dirs, tmp_path, run_cli):
     code, stdout, err = run_cli(["sirt", "plan", str(phantom_dirs / "plan.toml"), "-o",
-                                 str(tmp_path / "o"), "--json"], capsys)
+                                 str(tmp_path / "o"), "--json"])
     assert code == 0, err
     r = json.loads(stdout)
     truth = json.loads((phantom_dirs / "sirt-phantom/nifti/truth.json").read_text())
@@ -109,10 +102,10 @@ def test_phantom_plan_recovers_truth_and_treats(phantom_dirs, tmp_path, capsys):
     assert r["vial_order"]["prescribed_gbq"] == pytest.approx(r["activity_gbq"])
 
 
-def test_phantom_duodenal_hot_spot_blocks_with_report_written(phantom_dirs, tmp_path, capsys):
+def test_phantom_duodenal_hot_spot_blocks_with_report_written(phantom_dirs, tmp_path, run_cli):
     out = tmp_path / "o"
     code, _, err = run_cli(["sirt", "plan", str(phantom_dirs / "plan_hot.toml"), "-o",
-                            str(out)], capsys)
+                            str(out)])
     assert code == 3
     assert err.startswith("netdose: do not treat:") and "duodenum" in err
     assert "Traceback" not in err
@@ -122,14 +115,14 @@ def test_phantom_duodenal_hot_spot_blocks_with_report_written(phantom_dirs, tmp_
     assert r["extrahepatic"]["blocks"]
     # The check alone says the same, without computing a plan.
     code, stdout, _ = run_cli(["sirt", "check", str(phantom_dirs / "plan_hot.toml"),
-                               "--activity-gbq", "1.5", "--json"], capsys)
+                               "--activity-gbq", "1.5", "--json"])
     assert code == 3
     assert json.loads(stdout)["status"] == "do not treat"
 
 
-def test_check_clean_phantom_gives_lung_dose(phantom_dirs, capsys):
+def test_check_clean_phantom_gives_lung_dose(phantom_dirs, run_cli):
     code, stdout, _ = run_cli(["sirt", "check", str(phantom_dirs / "plan.toml"),
-                               "--activity-gbq", "2.0", "--json"], capsys)
+                               "--activity-gbq", "2.0", "--json"])
     assert code == 0
     r = json.loads(stdout)
     assert r["status"] == "treat"
@@ -137,11 +130,11 @@ def test_check_clean_phantom_gives_lung_dose(phantom_dirs, capsys):
                                               / r["lung"]["mass_kg"], rel=1e-9)
 
 
-def test_post_treatment_from_y90_pet_matches_the_plan(phantom_dirs, tmp_path, capsys):
+def test_post_treatment_from_y90_pet_matches_the_plan(phantom_dirs, tmp_path, run_cli):
     """A Y-90 'PET' that is exactly the planned distribution gives the planned doses back."""
     plan_out = tmp_path / "plan"
     code, stdout, _ = run_cli(["sirt", "plan", str(phantom_dirs / "plan.toml"), "-o",
-                               str(plan_out), "--json"], capsys)
+                               str(plan_out), "--json"])
     assert code == 0
     plan = json.loads(stdout)
     maa = read_volume(phantom_dirs / "sirt-phantom/nifti/activity.nii.gz")
@@ -161,7 +154,7 @@ def test_post_treatment_from_y90_pet_matches_the_plan(phantom_dirs, tmp_path, ca
     (tmp_path / "post.toml").write_text(text)
     assert f"implant_datetime = {implant.isoformat()}" in text
     code, stdout, err = run_cli(["sirt", "post", str(tmp_path / "post.toml"), "-o",
-                                 str(tmp_path / "post"), "--json"], capsys)
+                                 str(tmp_path / "post"), "--json"])
     assert code == 0, err
     r = json.loads(stdout)
     assert r["activity_at_implant_gbq"] == pytest.approx(a_gbq, rel=1e-5)
@@ -239,7 +232,7 @@ BAD_PLANS = [
 
 @pytest.mark.parametrize(("edit", "match"), [(e, m) for _, e, m in BAD_PLANS],
                          ids=[i for i, _, _ in BAD_PLANS])
-def test_bad_plan_file_exit_2_names_the_key_and_writes_nothing(phantom_dirs, tmp_path, capsys,
+def test_bad_plan_file_exit_2_names_the_key_and_writes_nothing(phantom_dirs, tmp_path, run_cli,
                                                                edit, match):
     old, new = edit
     assert old in BASE
@@ -250,7 +243,7 @@ def test_bad_plan_file_exit_2_names_the_key_and_writes_nothing(phantom_dirs, tmp
     plan = phantom_dirs / f"bad_{abs(hash(old + new))}.toml"
     plan.write_text(text)
     out = tmp_path / "o"
-    code, _stdout, err = run_cli(["sirt", "plan", str(plan), "-o", str(out)], capsys)
+    code, _stdout, err = run_cli(["sirt", "plan", str(plan), "-o", str(out)])
     assert code == 2, err
     assert err.startswith("netdose: error:") and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
@@ -260,7 +253,7 @@ def test_bad_plan_file_exit_2_names_the_key_and_writes_nothing(phantom_dirs, tmp
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_negative_voxels_refused_unless_clipped(phantom_dirs, tmp_path, capsys):
+def test_negative_voxels_refused_unless_clipped(phantom_dirs, tmp_path, run_cli):
     maa = read_volume(phantom_dirs / "sirt-phantom/nifti/activity.nii.gz")
     arr = maa.array.copy()
     arr[0, 0, 0] = -5.0
@@ -270,8 +263,8 @@ def test_negative_voxels_refused_unless_clipped(phantom_dirs, tmp_path, capsys):
         f"{phantom_dirs / 'sirt-phantom'}/nifti/activity.nii.gz", str(neg))
     plan = tmp_path / "plan.toml"
     plan.write_text(text)
-    code, _, err = run_cli(["sirt", "plan", str(plan), "-o", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(["sirt", "plan", str(plan), "-o", str(tmp_path / "o")])
     assert code == 2 and "negative voxel" in err and 'negative_voxels = "clip"' in err
     plan.write_text(text.replace("[[masks]]", 'negative_voxels = "clip"\n[[masks]]'))
-    code, _, err = run_cli(["sirt", "plan", str(plan), "-o", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(["sirt", "plan", str(plan), "-o", str(tmp_path / "o")])
     assert code == 0, err

@@ -16,8 +16,8 @@ from netdose.errors import InputError, UnitsError
 from netdose.image import Image
 
 __all__ = [
-    "SCHNEIDER_2000_HU_DENSITY",
     "DENSITY_FLOOR_G_CM3",
+    "SCHNEIDER_2000_HU_DENSITY",
     "SOFT_TISSUE_DENSITY_G_CM3",
     "density_from_ct",
 ]

@@ -43,12 +43,12 @@ from netdose.nuclides import Nuclide, get_nuclide
 from netdose.units import BQ_PER_MBQ, G_PER_KG, J_PER_MEV, MGY_PER_GY, S_PER_H
 
 __all__ = [
-    "Quantity",
     "DoseResult",
-    "time_integrated_activity_bq_s",
-    "dose_ldm",
-    "dose_dvk",
+    "Quantity",
     "absorbed_dose",
+    "dose_dvk",
+    "dose_ldm",
+    "time_integrated_activity_bq_s",
 ]
 
 Quantity = Literal["activity_bq_ml", "tia_bq_s_ml", "tia_mbq_h"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from netdose.errors import InputError
 from netdose.image import Image
 
-__all__ = ["read_image", "is_dicom_file"]
+__all__ = ["is_dicom_file", "read_image"]
 
 
 def is_dicom_file(path: str | os.PathLike[str]) -> bool:

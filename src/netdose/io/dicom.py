@@ -64,13 +64,13 @@ from netdose.image import Image
 from netdose.units import BQ_PER_MBQ
 
 __all__ = [
+    "BQ_PER_ML_UNIT_CODES",
+    "NON_IMAGE_MODALITIES",
+    "SLICE_GAP_TOLERANCE",
+    "SUPPORTED_MODALITIES",
     "SeriesInfo",
     "list_series",
     "read_dicom_image",
-    "SUPPORTED_MODALITIES",
-    "NON_IMAGE_MODALITIES",
-    "SLICE_GAP_TOLERANCE",
-    "BQ_PER_ML_UNIT_CODES",
     "to_activity_bq_ml",
 ]
 

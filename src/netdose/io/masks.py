@@ -58,17 +58,17 @@ from netdose.io.totalsegmentator_classes import CLASS_MAPS
 from netdose.units import ML_PER_MM3
 
 __all__ = [
-    "NamedMask",
-    "MaskSet",
-    "UnknownNameError",
     "MASK_COVERAGE_THRESHOLD",
-    "masks_from_labelmap",
-    "masks_from_slicer_seg",
-    "masks_from_rtstruct",
-    "masks_from_dicom_seg",
-    "masks_from_totalsegmentator",
+    "MaskSet",
+    "NamedMask",
+    "UnknownNameError",
     "combine",
     "load_masks",
+    "masks_from_dicom_seg",
+    "masks_from_labelmap",
+    "masks_from_rtstruct",
+    "masks_from_slicer_seg",
+    "masks_from_totalsegmentator",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -35,7 +35,7 @@ from netdose.errors import InputError, NetdoseWarning, UnitsError
 from netdose.image import Image
 from netdose.io.atomic import atomic_path
 
-__all__ = ["write_rtdose", "read_rtdose", "DOSE_SUMMATION_TYPES", "MAX_STORED_VALUE"]
+__all__ = ["DOSE_SUMMATION_TYPES", "MAX_STORED_VALUE", "read_rtdose", "write_rtdose"]
 
 #: Largest stored value of 32-bit unsigned pixel data.
 MAX_STORED_VALUE: int = 2**32 - 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["TOTAL", "CLASS_MAPS", "LUNG", "KIDNEYS", "GI"]
+__all__ = ["CLASS_MAPS", "GI", "KIDNEYS", "LUNG", "TOTAL"]
 
 # Copied from wasserth/TotalSegmentator, totalsegmentator/map_to_binary.py, class_map["total"]
 # (TotalSegmentator v2, Apache-2.0).

@@ -17,7 +17,7 @@ from netdose.errors import InputError
 from netdose.image import Image
 from netdose.io.atomic import atomic_path
 
-__all__ = ["read_volume", "write_volume", "VOLUME_SUFFIXES"]
+__all__ = ["VOLUME_SUFFIXES", "read_volume", "write_volume"]
 
 #: File endings written by :func:`write_volume`.
 VOLUME_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")

@@ -22,15 +22,15 @@ from netdose.kernels.point import (
 from netdose.kernels.voxel import VoxelKernel, voxel_kernel
 
 __all__ = [
-    "ConvolutionPlan",
-    "convolve_dose",
-    "plan_convolution",
     "COMPONENTS",
     "DEFAULT_DENSITY_G_CM3",
     "DEFAULT_PHOTON_RADIUS_MM",
+    "ConvolutionPlan",
     "PointKernel",
     "VoxelKernel",
+    "convolve_dose",
     "default_components",
+    "plan_convolution",
     "point_kernel",
     "voxel_kernel",
 ]

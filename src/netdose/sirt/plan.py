@@ -191,6 +191,17 @@ def _header(root: Table, fmt: str) -> None:
                          f"{FORMAT_VERSION}.")
 
 
+def _ct_table(root: Table) -> tuple[Path | None, bool]:
+    """``[ct] image`` and ``resample`` (None, False without a CT)."""
+    ct_t = root.table("ct")
+    if ct_t is None:
+        return None, False
+    path = ct_t.path("image", required=True)
+    resample_ = ct_t.boolean("resample", default=False)
+    ct_t.finish()
+    return path, resample_
+
+
 def _maa(root: Table) -> tuple[Path, str | None, Any, float | None]:
     t = root.table("maa", required=True)
     assert t is not None
@@ -221,12 +232,7 @@ def load_plan(path: str | Path) -> PlanSpec:
     patient.finish()
     maa_path, series, neg, injected = _maa(root)
 
-    ct_t = root.table("ct")
-    ct_path, ct_resample = None, False
-    if ct_t is not None:
-        ct_path = ct_t.path("image", required=True)
-        ct_resample = ct_t.boolean("resample", default=False)
-        ct_t.finish()
+    ct_path, ct_resample = _ct_table(root)
 
     mask_files = _mask_files(root)
     comp = root.table("compartments", required=True)
@@ -926,12 +932,7 @@ def load_post(path: str | Path) -> PostSpec:
         raise root.error("y90.calibration_bq_ml_per_unit",
                          "a bremsstrahlung SPECT needs its quantitative calibration "
                          "(Bq/mL per image unit); netdose does not guess it.")
-    ct_t = root.table("ct")
-    ct_path, ct_resample = None, False
-    if ct_t is not None:
-        ct_path = ct_t.path("image", required=True)
-        ct_resample = ct_t.boolean("resample", default=False)
-        ct_t.finish()
+    ct_path, ct_resample = _ct_table(root)
     mask_files = _mask_files(root)
     comp = root.table("compartments", required=True)
     assert comp is not None
