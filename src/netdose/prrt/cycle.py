@@ -600,14 +600,14 @@ def run_cycle(spec: CycleSpec, previous: Sequence[Mapping[str, Any]] = ()) -> Cy
     rows: list[dict[str, Any]] = []
     beds: dict[str, BEDResult] = {}
     gbq = spec.injected_mbq / 1000.0
+    rho = None
+    if ct_on_ref is not None:
+        from netdose.dosimetry.density import density_from_ct
+
+        rho = density_from_ct(ct_on_ref).array
     for name, m in vois.items():
         d = dvhs[name]
-        mass_g = None
-        if ct_on_ref is not None:
-            from netdose.dosimetry.density import density_from_ct
-
-            rho = density_from_ct(ct_on_ref).array
-            mass_g = float(np.sum(rho[m.array], dtype=np.float64) * v_ml)
+        mass_g = None if rho is None else float(np.sum(rho[m.array], dtype=np.float64) * v_ml)
         row: dict[str, Any] = {
             "organ": name, "kind": "lesion" if name in lesions else "organ",
             "volume_ml": d.volume_ml, "mass_g": mass_g, "tia_mbq_h": tia_mbq_h[name],
