@@ -9,26 +9,16 @@ import sys
 
 import pytest
 import SimpleITK as sitk
-from netdose_cli.main import main
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``netdose ARGS`` in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    captured = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, captured.out, captured.err
-
-
-def test_version(capsys):
-    code, out, _ = run_cli(["--version"], capsys)
+def test_version(run_cli):
+    code, out, _ = run_cli(["--version"])
     assert code == 0
     assert out.startswith("netdose ")
 
 
-def test_info_json(capsys):
-    code, out, _ = run_cli(["info", "--json"], capsys)
+def test_info_json(run_cli):
+    code, out, _ = run_cli(["info", "--json"])
     assert code == 0
     data = json.loads(out)
     assert data["nuclides"]["Lu-177"]["photon_energy_mev"] == pytest.approx(0.0351, rel=1e-3)
@@ -36,8 +26,8 @@ def test_info_json(capsys):
     assert "cache_dir" in data
 
 
-def test_help_lists_commands(capsys):
-    code, out, _ = run_cli(["--help"], capsys)
+def test_help_lists_commands(run_cli):
+    code, out, _ = run_cli(["--help"])
     assert code == 0
     for cmd in ("info", "nuclide", "convert", "masks"):
         assert cmd in out
@@ -54,10 +44,10 @@ def test_console_script_runs_in_a_subprocess():
     assert json.loads(res.stdout)["electron_energy_mev"] == pytest.approx(0.93311, rel=1e-4)
 
 
-def test_convert_real_spect(tmp_path, maa_dir, capsys):
+def test_convert_real_spect(tmp_path, maa_dir, run_cli):
     out = tmp_path / "spect.nii.gz"
     code, stdout, _ = run_cli(
-        ["convert", str(maa_dir / "patient_2_SPECT.nrrd"), "-o", str(out), "--json"], capsys
+        ["convert", str(maa_dir / "patient_2_SPECT.nrrd"), "-o", str(out), "--json"]
     )
     assert code == 0
     data = json.loads(stdout)
@@ -67,7 +57,7 @@ def test_convert_real_spect(tmp_path, maa_dir, capsys):
     assert back.GetDirection()[8] == pytest.approx(-1.0)
 
 
-def test_masks_on_real_maa(tmp_path, maa_dir, capsys):
+def test_masks_on_real_maa(tmp_path, maa_dir, run_cli):
     out = tmp_path / "masks"
     code, stdout, _ = run_cli(
         [
@@ -75,7 +65,6 @@ def test_masks_on_real_maa(tmp_path, maa_dir, capsys):
             str(maa_dir / "patient_2_Segmentation.seg.nrrd"),
             "--select", "liver", "--select", "perfused volume", "-o", str(out), "--json",
         ],
-        capsys,
     )
     assert code == 0, stdout
     rows = {r["name"]: r for r in json.loads(stdout)["masks"]}
@@ -84,7 +73,7 @@ def test_masks_on_real_maa(tmp_path, maa_dir, capsys):
     assert (out / "liver.nii.gz").exists() and (out / "volumes.csv").exists()
 
 
-def test_masks_totalsegmentator(tmp_path, totalseg_dir, capsys):
+def test_masks_totalsegmentator(tmp_path, totalseg_dir, run_cli):
     out = tmp_path / "ts"
     code, stdout, _ = run_cli(
         [
@@ -92,7 +81,6 @@ def test_masks_totalsegmentator(tmp_path, totalseg_dir, capsys):
             str(totalseg_dir / "example_seg.nii.gz"), "--names", "totalsegmentator",
             "--select", "liver", "--select", "spleen", "-o", str(out), "--json",
         ],
-        capsys,
     )
     assert code == 0
     names = [r["name"] for r in json.loads(stdout)["masks"]]

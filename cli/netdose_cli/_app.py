@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,3 +75,25 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def write_outputs(out: Path, writer: Callable[[Path], dict[str, Path]]) -> dict[str, Path]:
+    """Run ``writer`` into a temporary folder next to ``out`` and move the files into ``out``
+    only when all were written: a failure leaves no partial output."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".netdose-", dir=out))
+    ok = False
+    try:
+        written = writer(tmp)
+        final = {}
+        for role, path in written.items():
+            target = out / path.name
+            os.replace(path, target)
+            final[role] = target
+        ok = True
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not ok and not any(out.iterdir()):
+            out.rmdir()

@@ -43,20 +43,12 @@ def _suv_image(pet: Path, unit: str | None, normalisation: str, weight_kg: float
 
 
 def _masks(masks: Path, labels: str | None, grid: Any) -> Any:
-    from netdose.io.masks import load_masks
+    from netdose.io.runfiles import MaskFile, load_mask_files
 
-    names: Any = None
+    names: Path | str | None = None
     if labels is not None:
-        if labels.lower() == "totalsegmentator":
-            names = "totalsegmentator"
-        else:
-            try:
-                names = {int(k): str(v) for k, v in
-                         json.loads(Path(labels).read_text(encoding="utf-8")).items()}
-            except (OSError, ValueError, AttributeError) as exc:
-                raise InputError(f"--labels {labels}: not a JSON file of label value -> name "
-                                 f"({exc}).") from None
-    return load_masks(masks, grid, names=names)
+        names = "totalsegmentator" if labels.lower() == "totalsegmentator" else Path(labels)
+    return load_mask_files([MaskFile(masks, names)], grid)
 
 
 def _report(pet: Path, masks: Path, labels: str | None, lesions: list[str] | None,

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from netdose.errors import InputError, LimitExceeded
-from netdose_cli._app import JsonOpt, app, emit_json, out_console, run
-from netdose_cli.commands_sirt import write_outputs
+from netdose_cli._app import JsonOpt, app, emit_json, out_console, run, write_outputs
 
 prrt_app = typer.Typer(
     help="Lu-177 PRRT: cycle dosimetry, BED and limits, therapy record, eligibility.",

@@ -3,17 +3,13 @@ post-treatment dosimetry (``post``). The plan file format is in docs/sirt-plan.m
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from netdose.errors import LimitExceeded
-from netdose_cli._app import JsonOpt, app, emit_json, out_console, run
+from netdose_cli._app import JsonOpt, app, emit_json, out_console, run, write_outputs
 
 sirt_app = typer.Typer(
     help="Y-90 SIRT: work-up (lung shunt, GI deposition), activity, predicted and delivered dose.",
@@ -22,28 +18,6 @@ sirt_app = typer.Typer(
 app.add_typer(sirt_app, name="sirt")
 
 OutOpt = Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if needed).")]
-
-
-def write_outputs(out: Path, writer: Callable[[Path], dict[str, Path]]) -> dict[str, Path]:
-    """Run ``writer`` into a temporary folder next to ``out`` and move the files into ``out``
-    only when all were written: a failure leaves no partial output."""
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".netdose-", dir=out))
-    ok = False
-    try:
-        written = writer(tmp)
-        final = {}
-        for role, path in written.items():
-            target = out / path.name
-            os.replace(path, target)
-            final[role] = target
-        ok = True
-        return final
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created and not ok and not any(out.iterdir()):
-            out.rmdir()
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:

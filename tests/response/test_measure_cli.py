@@ -51,7 +51,7 @@ def test_measure_fills_the_case_and_assess_reads_it(sstr, tmp_path, run_cli):
             "-o", str(tmp_path / "measured.json")]
     for lid in mapping.values():
         args += ["--lesion", lid]
-    code, out, err = run_cli(args)
+    code, _, err = run_cli(args)
     assert code == 0, err
     measured = json.loads((tmp_path / "measured.json").read_text())
     pet = next(t for t in measured["timepoints"] if t["label"] == label)["pet"]

@@ -12,32 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netdose_cli.main import main
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "response_case.json"
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``netdose ARGS`` in-process; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def test_assess_prints_a_table_per_time_point(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["response", "assess", str(EXAMPLE)], capsys)
+def test_assess_prints_a_table_per_time_point(run_cli) -> None:
+    code, out, err = run_cli(["response", "assess", str(EXAMPLE)])
     assert code == 0, err
     for text in ("baseline 2025-01-10", "fu1 2025-04-10", "fu2 2025-07-15", "RECIST1.1",
                  "PERCIST", "iUPD", "PMR"):
         assert text in out
 
 
-def test_assess_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["response", "assess", str(EXAMPLE), "--json"], capsys)
+def test_assess_json(run_cli) -> None:
+    code, out, _ = run_cli(["response", "assess", str(EXAMPLE), "--json"])
     assert code == 0
     data = json.loads(out)
     assert data["targets"] == ["L1", "P1", "L2", "N1"] and data["non_targets"] == ["L3", "B1"]
@@ -50,18 +40,17 @@ def test_assess_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "RECIST1.1" in prov["constants"]
 
 
-def test_assess_one_criterion(capsys: pytest.CaptureFixture[str]) -> None:
+def test_assess_one_criterion(run_cli) -> None:
     code, out, _ = run_cli(["response", "assess", str(EXAMPLE), "--criterion", "percist",
-                            "--json"], capsys)
+                            "--json"])
     assert code == 0
     data = json.loads(out)
     assert data["criteria"] == ["PERCIST"] and "RECIST1.1" not in data["timepoints"][1]
 
 
-def test_assess_writes_the_case_report_form(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_assess_writes_the_case_report_form(tmp_path: Path, run_cli) -> None:
     out_dir = tmp_path / "crf"
-    code, out, _ = run_cli(["response", "assess", str(EXAMPLE), "-o", str(out_dir)], capsys)
+    code, out, _ = run_cli(["response", "assess", str(EXAMPLE), "-o", str(out_dir)])
     assert code == 0
     assert sorted(p.name for p in out_dir.iterdir()) == ["assessment.json", "crf.csv", "crf.html",
                                                          "crf.json", "report.html"]
@@ -97,11 +86,10 @@ def _missing(tmp_path: Path) -> Path:
     (_broken_json, r"is not valid JSON"),
     (_missing, r"does not exist"),
 ])
-def test_bad_case_file_exit_2_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        make: Any, message: str) -> None:
+def test_bad_case_file_exit_2_no_output(tmp_path: Path, make: Any, message: str, run_cli) -> None:
     case_file = make(tmp_path)
     out_dir = tmp_path / "out"
-    code, out, err = run_cli(["response", "assess", str(case_file), "-o", str(out_dir)], capsys)
+    code, out, err = run_cli(["response", "assess", str(case_file), "-o", str(out_dir)])
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("netdose: error: ")
@@ -110,14 +98,14 @@ def test_bad_case_file_exit_2_no_output(tmp_path: Path, capsys: pytest.CaptureFi
     assert not out_dir.exists() or not any(out_dir.iterdir())
 
 
-def test_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_is_a_file(tmp_path: Path, run_cli) -> None:
     target = tmp_path / "file.txt"
     target.write_text("x", encoding="utf-8")
-    code, _, err = run_cli(["response", "assess", str(EXAMPLE), "-o", str(target)], capsys)
+    code, _, err = run_cli(["response", "assess", str(EXAMPLE), "-o", str(target)])
     assert code == 2 and "is a file" in err
     assert target.read_text(encoding="utf-8") == "x"
 
 
-def test_help_lists_assess(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["response", "--help"], capsys)
+def test_help_lists_assess(run_cli) -> None:
+    code, out, _ = run_cli(["response", "--help"])
     assert code == 0 and "assess" in out

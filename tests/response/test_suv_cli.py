@@ -11,16 +11,6 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from netdose_cli.main import main
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``netdose ARGS`` in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    captured = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, captured.out, captured.err
 
 
 def _mask(dro_root: Path, dro: str) -> np.ndarray:
@@ -41,10 +31,10 @@ def _two_slices(dro_root: Path, dro: str, dst: Path, **changes: object) -> Path:
     return dst
 
 
-def test_suv_json_on_the_post_processed_dro(tmp_path, dro_root, capsys) -> None:
+def test_suv_json_on_the_post_processed_dro(tmp_path, dro_root, run_cli) -> None:
     out = tmp_path / "suv.nii.gz"
     code, stdout, stderr = run_cli(["suv", str(dro_root / "DRO_3_2" / "PT"), "-o", str(out),
-                                    "--json"], capsys)
+                                    "--json"])
     assert code == 0, stderr
     data = json.loads(stdout)
     assert data["factor"] == pytest.approx(70_000 / (368.08e6 * 0.5 ** (3600 / 6586.2)), rel=1e-5)
@@ -66,11 +56,10 @@ def test_suv_json_on_the_post_processed_dro(tmp_path, dro_root, capsys) -> None:
     assert img.GetSpacing() == (4.0, 4.0, 4.0)
 
 
-def test_suv_sul_text_output(tmp_path, dro_root, capsys) -> None:
+def test_suv_sul_text_output(tmp_path, dro_root, run_cli) -> None:
     out = tmp_path / "sul.nii.gz"
     code, stdout, _ = run_cli(["suv", str(dro_root / "DRO_0_0" / "PT"), "-o", str(out),
-                               "--normalisation", "lbm-james", "--sex", "F", "--height-cm", "170"],
-                              capsys)
+                               "--normalisation", "lbm-james", "--sex", "F", "--height-cm", "170"])
     assert code == 0
     assert "SUV factor 0.000277778 per BQML" in stdout
     assert "reference time 2025-01-01T11:00:00" in stdout
@@ -83,11 +72,11 @@ def test_suv_sul_text_output(tmp_path, dro_root, capsys) -> None:
     assert float(np.median(sul[_mask(dro_root, "DRO_0_0")])) == pytest.approx(0.7115, abs=1e-3)
 
 
-def test_weight_override_is_recorded(tmp_path, dro_root, capsys) -> None:
+def test_weight_override_is_recorded(tmp_path, dro_root, run_cli) -> None:
     folder = _two_slices(dro_root, "DRO_0_0", tmp_path / "PT", PatientWeight=None)
     out = tmp_path / "suv.nrrd"
     code, stdout, _ = run_cli(["suv", str(folder), "-o", str(out), "--weight-kg", "84",
-                               "--json"], capsys)
+                               "--json"])
     assert code == 0
     data = json.loads(stdout)
     assert data["weight_kg"] == 84.0 and data["weight_source"] == "weight_kg_override"
@@ -96,11 +85,11 @@ def test_weight_override_is_recorded(tmp_path, dro_root, capsys) -> None:
     assert out.exists()
 
 
-def test_injection_override_on_the_command_line(tmp_path, dro_root, capsys) -> None:
+def test_injection_override_on_the_command_line(tmp_path, dro_root, run_cli) -> None:
     folder = _two_slices(dro_root, "DRO_0_0", tmp_path / "PT")
     code, stdout, _ = run_cli(
         ["suv", str(folder), "-o", str(tmp_path / "s.nii.gz"), "--injected-mbq", "184.04",
-         "--injection-datetime", "2025-01-01T10:00:00+00:00", "--json"], capsys)
+         "--injection-datetime", "2025-01-01T10:00:00+00:00", "--json"])
     assert code == 0
     data = json.loads(stdout)
     # half the header's dose: twice the SUV factor
@@ -125,8 +114,7 @@ BAD_RUNS = [
 
 @pytest.mark.parametrize(("case", "changes", "extra", "match"), BAD_RUNS,
                          ids=[b[0] for b in BAD_RUNS])
-def test_bad_runs_exit_2_and_leave_no_output(tmp_path, dro_root, capsys, case, changes, extra,
-                                             match) -> None:
+def test_bad_runs_exit_2_and_leave_no_output(tmp_path, dro_root, case, changes, extra, match, run_cli) -> None:
     folder = _two_slices(dro_root, "DRO_0_0", tmp_path / "PT", **changes)
     outdir = tmp_path / "out"
     outdir.mkdir()
@@ -134,7 +122,7 @@ def test_bad_runs_exit_2_and_leave_no_output(tmp_path, dro_root, capsys, case, c
     args = ["suv", str(folder), *extra]
     if "-o" not in extra:
         args += ["-o", str(outdir / "suv.nii.gz")]
-    code, stdout, stderr = run_cli(args, capsys)
+    code, stdout, stderr = run_cli(args)
     assert code == 2
     assert stdout == ""
     assert stderr.startswith("netdose: error: ") and "Traceback" not in stderr

@@ -18,11 +18,12 @@ import numpy as np
 from netdose.dosimetry.dvh import DVH
 from netdose.errors import InputError
 from netdose.image import Image
+from netdose.io.atomic import atomic_write_text
 from netdose.io.masks import MaskSet, NamedMask, combine, load_masks
 from netdose.io.tomlfile import Table
 
 __all__ = ["MaskFile", "dump_json", "dvh_csv", "jsonable", "load_mask_files", "mask_files",
-           "union"]
+           "union", "write_result_json"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +67,9 @@ def load_mask_files(files: list[MaskFile], target: Image) -> MaskSet:
             try:
                 raw = json.loads(mf.labels.read_text(encoding="utf-8"))
                 names = {int(k): str(v) for k, v in raw.items()}
-            except (ValueError, AttributeError) as exc:
+            except (OSError, ValueError, AttributeError) as exc:
                 raise InputError(
-                    f"{mf.labels}: not a JSON object of label value -> name ({exc})."
+                    f"{mf.labels}: not a readable JSON object of label value -> name ({exc})."
                 ) from None
         ms = load_masks(mf.path, target, names=names)
         for m in ms.values():
@@ -127,3 +128,14 @@ def dvh_csv(dvhs: Mapping[str, DVH]) -> str:
         for row in h.to_csv_rows()[1:]:
             writer.writerow((name, *row))
     return buf.getvalue()
+
+
+def write_result_json(path: Path, summary: Mapping[str, Any], files: Mapping[str, Path],
+                      provenance: Mapping[str, Any] | None) -> Path:
+    """Write a run's JSON result atomically: ``summary`` plus ``outputs`` (the names of the
+    files written beside it) and the provenance block."""
+    body = dict(summary)
+    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
+    if provenance is not None:
+        body["provenance"] = dict(provenance)
+    return atomic_write_text(path, dump_json(body))

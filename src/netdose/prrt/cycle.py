@@ -42,12 +42,12 @@ from netdose.io.atomic import atomic_write_text
 from netdose.io.rtdose import write_rtdose
 from netdose.io.runfiles import (
     MaskFile,
-    dump_json,
     dvh_csv,
     jsonable,
     load_mask_files,
     mask_files,
     union,
+    write_result_json,
 )
 from netdose.io.tomlfile import Table, load_toml
 from netdose.io.volume import write_volume
@@ -720,9 +720,6 @@ def write_cycle_outputs(report: CycleReport, out_dir: str | Path,
         "tia_nifti": write_volume(report.tia_bq_s, out / "tia_bq_s.nii.gz"),
         "dvh_csv": atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs)),
     }
-    body = dict(report.summary)
-    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
-    if provenance is not None:
-        body["provenance"] = dict(provenance)
-    files["report_json"] = atomic_write_text(out / "cycle.json", dump_json(body))
+    files["report_json"] = write_result_json(out / "cycle.json", report.summary, files,
+                                             provenance)
     return files

@@ -123,6 +123,18 @@ def _check_ct(ct: Image, name: str) -> None:
         )
 
 
+def _mattes_registration() -> sitk.ImageRegistrationMethod:
+    """Mattes mutual information (50 bins, 25 % regular sampling with a fixed seed), linear
+    interpolation, one metric thread (reproducible: threads sum the metric in any order)."""
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
+    reg.SetMetricSamplingStrategy(reg.REGULAR)
+    reg.SetMetricSamplingPercentage(0.25, SAMPLING_SEED)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetNumberOfThreads(1)
+    return reg
+
+
 def register_ct(
     moving_ct: Image,
     fixed_ct: Image,
@@ -170,12 +182,7 @@ def register_ct(
         init = sitk.CenteredTransformInitializer(
             fixed, moving, sitk.Euler3DTransform(),
             sitk.CenteredTransformInitializerFilter.GEOMETRY)
-        reg = sitk.ImageRegistrationMethod()
-        reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
-        reg.SetMetricSamplingStrategy(reg.REGULAR)
-        reg.SetMetricSamplingPercentage(0.25, SAMPLING_SEED)
-        reg.SetInterpolator(sitk.sitkLinear)
-        reg.SetNumberOfThreads(1)  # bitwise reproducible (threads sum the metric in any order)
+        reg = _mattes_registration()
         reg.SetOptimizerAsRegularStepGradientDescent(
             learningRate=2.0, minStep=1e-4, numberOfIterations=200,
             relaxationFactor=0.5, gradientMagnitudeTolerance=1e-8)
@@ -190,12 +197,7 @@ def register_ct(
         if method == "deformable":
             mesh = [4] * fixed.GetDimension()
             bspline = sitk.BSplineTransformInitializer(fixed, mesh)
-            reg2 = sitk.ImageRegistrationMethod()
-            reg2.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
-            reg2.SetMetricSamplingStrategy(reg2.REGULAR)
-            reg2.SetMetricSamplingPercentage(0.25, SAMPLING_SEED)
-            reg2.SetInterpolator(sitk.sitkLinear)
-            reg2.SetNumberOfThreads(1)
+            reg2 = _mattes_registration()
             reg2.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=50)
             reg2.SetMovingInitialTransform(rigid)
             reg2.SetInitialTransform(bspline, inPlace=True)

@@ -42,12 +42,12 @@ from netdose.io.masks import MaskSet, NamedMask
 from netdose.io.rtdose import write_rtdose
 from netdose.io.runfiles import (
     MaskFile,
-    dump_json,
     dvh_csv,
     jsonable,
     load_mask_files,
     mask_files,
     union,
+    write_result_json,
 )
 from netdose.io.tomlfile import Table, load_toml
 from netdose.io.volume import write_volume
@@ -867,11 +867,8 @@ def write_plan_outputs(report: PlanReport, out_dir: str | Path,
             report.predicted.dose_gy, out / "predicted_dose_rtdose.dcm",
             source=report.source_dicom, description="netdose SIRT predicted Y-90 dose (MAA)")
         files["dvh_csv"] = atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs))
-    body = dict(report.summary)
-    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
-    if provenance is not None:
-        body["provenance"] = dict(provenance)
-    files["report_json"] = atomic_write_text(out / "plan.json", dump_json(body))
+    files["report_json"] = write_result_json(out / "plan.json", report.summary, files,
+                                             provenance)
     return files
 
 
@@ -1038,9 +1035,6 @@ def write_post_outputs(report: PostReport, out_dir: str | Path,
                                     description="netdose SIRT delivered Y-90 dose"),
         "dvh_csv": atomic_write_text(out / "dvh.csv", dvh_csv(report.dvhs)),
     }
-    body = dict(report.summary)
-    body["outputs"] = {k: v.name for k, v in files.items()}  # beside the report
-    if provenance is not None:
-        body["provenance"] = dict(provenance)
-    files["report_json"] = atomic_write_text(out / "post.json", dump_json(body))
+    files["report_json"] = write_result_json(out / "post.json", report.summary, files,
+                                             provenance)
     return files
